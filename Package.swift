@@ -1,0 +1,61 @@
+// swift-tools-version: 6.0
+import Foundation
+import PackageDescription
+
+// libtorch comes from a pip `torch` wheel; scripts/bootstrap.sh finds or installs one and writes its path to
+// .deps/torch-prefix. TORCH_PREFIX in the environment wins over that file.
+let packageDir = Context.packageDirectory
+let torchPrefix: String = {
+    if let env = Context.environment["TORCH_PREFIX"], !env.isEmpty { return env }
+    let recorded = packageDir + "/.deps/torch-prefix"
+    if let text = try? String(contentsOfFile: recorded, encoding: .utf8) {
+        let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !path.isEmpty { return path }
+    }
+    return packageDir + "/.deps/venv/lib/python3.11/site-packages/torch"
+}()
+let torchLib = torchPrefix + "/lib"
+// A CUDA build of torch also needs its CUDA halves linked so that the CUDA kernels register.
+let hasCUDA = FileManager.default.fileExists(atPath: torchLib + "/libtorch_cuda.so")
+var torchLibraries: [LinkerSetting] = [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
+if hasCUDA {
+    torchLibraries += [.linkedLibrary("torch_cuda"), .linkedLibrary("c10_cuda")]
+}
+// --no-as-needed keeps libtorch_cuda in the binary although no symbol of it is referenced directly.
+let linkFlags = ["-L\(torchLib)", "-Xlinker", "-rpath", "-Xlinker", torchLib]
+    + (hasCUDA ? ["-Xlinker", "--no-as-needed"] : [])
+
+let package = Package(
+    name: "DiTKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "DiTKit", targets: ["DiTKit"]),
+        .executable(name: "dit", targets: ["dit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CTorch",
+            cxxSettings: [
+                .unsafeFlags([
+                    "-I\(torchPrefix)/include",
+                    "-I\(torchPrefix)/include/torch/csrc/api/include",
+                    "-O2", "-Wno-deprecated-declarations",
+                ]),
+            ],
+            linkerSettings: torchLibraries + [.unsafeFlags(linkFlags)]
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(name: "DiTKit", dependencies: ["Torch"]),
+        .executableTarget(
+            name: "dit",
+            dependencies: ["DiTKit", "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "dit-bench", dependencies: ["Torch"], path: "benchmarks/DiTStepBench"),
+        .testTarget(name: "TorchTests", dependencies: ["Torch"], path: "Tests/TorchTests"),
+    ],
+    cxxLanguageStandard: .cxx20
+)

@@ -1,0 +1,39 @@
+import CTorch
+
+/// Where a tensor lives. CUDA exists only when the torch build has it (see `Runtime.cudaAvailable`).
+public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case cpu
+    case cuda(Int)
+
+    public static let cuda = Device.cuda(0)
+
+    var typeCode: Int32 {
+        switch self {
+        case .cpu: Int32(CT_CPU)
+        case .cuda: Int32(CT_CUDA)
+        }
+    }
+
+    var index: Int32 {
+        switch self {
+        case .cpu: -1
+        case .cuda(let i): Int32(i)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .cpu: "cpu"
+        case .cuda(let i): "cuda:\(i)"
+        }
+    }
+
+    /// Parses "cpu", "cuda", "cuda:1".
+    public init?(name: String) {
+        let lower = name.lowercased()
+        if lower == "cpu" { self = .cpu; return }
+        if lower == "cuda" { self = .cuda(0); return }
+        if lower.hasPrefix("cuda:"), let i = Int(lower.dropFirst(5)), i >= 0 { self = .cuda(i); return }
+        return nil
+    }
+}

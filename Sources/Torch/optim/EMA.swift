@@ -1,0 +1,46 @@
+/// Exponential moving average of a module's parameters (DiT keeps one with decay 0.9999 for sampling):
+/// shadow ← decay·shadow + (1 − decay)·param after each optimizer step.
+public final class EMA {
+    public let decay: Double
+    /// Averaged copies, keyed like the module's parameters.
+    public private(set) var shadow: [(String, Tensor)]
+
+    public init(_ module: Module, decay: Double = 0.9999) throws {
+        guard (0...1).contains(decay) else { throw TorchError("EMA decay must be in [0, 1], got \(decay)") }
+        self.decay = decay
+        shadow = try withNoGrad { try module.namedParameters().map { ($0.0, try $0.1.detach().clone()) } }
+    }
+
+    /// Moves the averages toward the module's current parameters.
+    public func update(_ module: Module) throws {
+        let params = module.namedParameters()
+        guard params.count == shadow.count else {
+            throw TorchError("EMA: module has \(params.count) parameters, the average \(shadow.count)")
+        }
+        try withNoGrad {
+            for ((_, avg), (_, p)) in zip(shadow, params) { try avg.lerp_(p, 1 - decay) }
+        }
+    }
+
+    /// Copies the averages into `module` (for sampling or export).
+    public func copy(to module: Module) throws {
+        try module.load(stateDict: stateDict(), strict: false)
+    }
+
+    public func stateDict() -> [String: Tensor] { Dictionary(uniqueKeysWithValues: shadow) }
+
+    /// Restores averages saved by `stateDict()`.
+    public func load(stateDict: [String: Tensor]) throws {
+        var missing: [String] = []
+        try withNoGrad {
+            for (key, avg) in shadow {
+                guard let src = stateDict[key] else { missing.append(key); continue }
+                guard src.shape == avg.shape else {
+                    throw TorchError("EMA: \(key) has shape \(src.shape), expected \(avg.shape)")
+                }
+                try avg.copy_(src)
+            }
+        }
+        if !missing.isEmpty { throw TorchError("EMA state lacks: " + missing.joined(separator: ", ")) }
+    }
+}
