@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+@testable import Torch
+
+// Swift twins of the Python modules in python/make_fixtures.py (Attention, Block, Net).
+
+final class TwinAttention: Module {
+    let toQ: Linear, toK: Linear, toV: Linear
+    let toOut: ModuleList<Module>
+    init(_ dim: Int) {
+        toQ = Linear(dim, dim)
+        toK = Linear(dim, dim, bias: false)
+        toV = Linear(dim, dim, bias: false)
+        toOut = ModuleList([Linear(dim, dim), Dropout(0)])
+    }
+}
+
+final class TwinBlock: Module {
+    let norm1: LayerNorm
+    let attn1: TwinAttention
+    let norm2: LayerNorm
+    let ff: Sequential
+    @Parameter var scaleShiftTable: Tensor
+    init(_ dim: Int) throws {
+        norm1 = LayerNorm(dim, eps: 1e-6, elementwiseAffine: false)
+        attn1 = TwinAttention(dim)
+        norm2 = LayerNorm(dim)
+        ff = Sequential(Linear(dim, 4 * dim), Activation(.geluTanh), Linear(4 * dim, dim))
+        scaleShiftTable = try Tensor.randn([6, dim])
+    }
+}
+
+final class TwinNet: Module {
+    let proj = Conv2d(3, 8, kernelSize: 2, stride: 2)
+    @Buffer var posEmbed: Tensor
+    @Buffer var scratch: Tensor
+    let transformerBlocks: [TwinBlock]
+    let normOut = GroupNorm(numGroups: 2, numChannels: 8)
+    @Child("linear_1") var linear1 = Linear(8, 8)
+    let emb = Embedding(10, 8)
+    init(dim: Int = 8) throws {
+        posEmbed = try Tensor.arange(0, Double(dim), dtype: .float32)
+        _scratch = Buffer(wrappedValue: try Tensor.zeros([1]), persistent: false)
+        transformerBlocks = try [TwinBlock(8), TwinBlock(8)]
+    }
+}
+
+@Suite("Modules", .serialized)
+struct ModuleTests {
+    func pythonKeys(_ field: String) throws -> [String] {
+        let file = try SafeTensorsFile(fixturesDirectory.appendingPathComponent("named_module.safetensors").path)
+        let json = try #require(file.metadata[field])
+        return try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String])
+    }
+
+    @Test func namedParametersEqualPyTorchStateDictNames() throws {
+        let net = try TwinNet()
+        #expect(net.namedParameters().map(\.0) == (try pythonKeys("named_parameters")))
+        #expect(net.stateDict().map(\.0) == (try pythonKeys("state_dict")))
+        #expect(net.namedBuffers().map(\.0) == ["pos_embed", "scratch"])
+    }
+
+    @Test func loadsPyTorchStateDictStrictly() throws {
+        let net = try TwinNet()
+        let weights = try fixture("named_module.safetensors")
+        let report = try net.load(stateDict: weights)
+        #expect(report.isClean)
+        for (key, t) in net.stateDict() {
+            #expect(try maxAbsDiff(t, weights.tensor(key)) == 0, "\(key)")
+        }
+        // Parameters stay trainable leaves after loading.
+        #expect(net.parameters().allSatisfy { $0.requiresGrad && $0.isLeaf })
+    }
+
+    @Test func loadReportsMissingUnexpectedAndMisshapedKeys() throws {
+        let net = try TwinNet()
+        var weights = try fixture("named_module.safetensors")
+        weights["emb.weight"] = nil
+        weights["extra.bias"] = try Tensor.zeros([2])
+        weights["linear_1.weight"] = try Tensor.zeros([8, 9])
+        let before = try net.linear1.bias!.floats()
+        do {
+            try net.load(stateDict: weights)
+            Issue.record("a strict load of a mismatched state dict must fail")
+        } catch let e as StateDictError {
+            #expect(e.report.missing == ["emb.weight"])
+            #expect(e.report.unexpected == ["extra.bias"])
+            #expect(e.report.mismatched.map(\.key) == ["linear_1.weight"])
+            #expect(e.description.contains("linear_1.weight (expected [8, 8], found [8, 9])"))
+        }
+        #expect(try net.linear1.bias!.floats() == before, "a failed strict load changes nothing")
+        let report = try net.load(stateDict: weights, strict: false)
+        #expect(report.missing == ["emb.weight"])
+        #expect(try maxAbsDiff(net.linear1.bias!, weights.tensor("linear_1.bias")) == 0)
+    }
+
+    @Test func trainEvalAndDropout() throws {
+        let net = Sequential(Linear(4, 4), Dropout(0.5))
+        let x = try Tensor.ones([64, 4])
+        net.eval()
+        #expect(net.namedModules().allSatisfy { !$0.1.training })
+        #expect(try maxAbsDiff(net(x), net(x)) == 0, "no dropout in eval mode")
+        net.train()
+        #expect(try maxAbsDiff(net(x), net(x)) > 0, "dropout in training mode")
+    }
+
+    @Test func defaultInitializationMatchesPyTorchBounds() throws {
+        manualSeed(0)
+        let l = Linear(100, 50)
+        let bound = 1 / Double(100).squareRoot()
+        let w = try l.weight.doubles()
+        #expect(w.allSatisfy { Swift.abs($0) <= bound })
+        #expect(w.max()! > bound * 0.9 && w.min()! < -bound * 0.9)
+        #expect(l.parameterCount == 5050)
+        let e = Embedding(1000, 10)
+        let std = try e.weight.variance().item().squareRoot()
+        #expect(Swift.abs(std - 1) < 0.05)
+    }
+
+    @Test func moduleToDtype() throws {
+        let net = Sequential(Linear(3, 2))
+        try net.to(dtype: .float64)
+        #expect(net.parameters().allSatisfy { $0.dtype == .float64 && $0.requiresGrad })
+        let y = try net(try Tensor.ones([1, 3], dtype: .float64))
+        #expect(y.dtype == .float64)
+    }
+
+    @Test func snakeCaseNames() {
+        #expect(snakeCase("scaleShiftTable") == "scale_shift_table")
+        #expect(snakeCase("toQ") == "to_q")
+        #expect(snakeCase("attn1") == "attn1")
+        #expect(snakeCase("adalnSingle") == "adaln_single")
+    }
+}
