@@ -449,6 +449,9 @@ ct_tensor ct_clamp(ct_tensor a, double lo, double hi, bool has_lo, bool has_hi) 
 }
 ct_tensor ct_masked_fill(ct_tensor a, ct_tensor mask, double value) { CT_TENSOR(a->t.masked_fill(mask->t, value)); }
 ct_tensor ct_lerp(ct_tensor a, ct_tensor end, ct_tensor weight) { CT_TENSOR(at::lerp(a->t, end->t, weight->t)); }
+ct_tensor ct_addcmul(ct_tensor a, ct_tensor t1, ct_tensor t2, double value) {
+  CT_TENSOR(at::addcmul(a->t, t1->t, t2->t, value));
+}
 
 // ---- reductions ----
 ct_tensor ct_reduce(int32_t op, ct_tensor a, const int64_t *dims, int64_t ndim, bool keepdim) {

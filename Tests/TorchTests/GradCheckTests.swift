@@ -77,6 +77,7 @@ let gradCases: [GradCase] = [
     GradCase("sin cos", s23) { try $0[0].sin() * $0[0].cos() },
     GradCase("square reciprocal", pos23) { try $0[0].square() + $0[0].reciprocal() },
     GradCase("maximum minimum", two23) { try $0[0].maximum($0[1]) + $0[0].minimum($0[1]) * 2 },
+    GradCase("addcmul", { try inputs([[2, 3], [2, 3], [3]]) }) { try $0[0].addcmul($0[1], $0[2], value: 0.5) },
     GradCase("lerp", { try inputs([[2, 3], [2, 3], [2, 3]]) }) { try $0[0].lerp($0[1], $0[2]) },
     // activations
     GradCase("tanh", s23) { try $0[0].tanh() },

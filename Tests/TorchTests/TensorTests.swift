@@ -150,3 +150,33 @@ struct TensorTests {
         #expect(DType(name: "bf16") == .bfloat16 && DType(name: "nope") == nil)
     }
 }
+
+@Suite("Caching CPU allocator", .serialized)
+struct CPUAllocatorTests {
+    @Test func freedLargeBlocksAreReused() throws {
+        #expect(Runtime.cpuCachingEnabled, "on by default")
+        Runtime.emptyCPUCache()
+        #expect(Runtime.cpuCachedBytes == 0)
+        var address: UnsafeMutableRawPointer?
+        do {
+            let big = try Tensor.full([256, 1024], 1)  // 1 MiB
+            address = big.unsafeDataPointer
+        }
+        #expect(Runtime.cpuCachedBytes >= 1 << 20, "the freed block is kept")
+        let again = try Tensor.zeros([256, 1024])
+        #expect(again.unsafeDataPointer == address, "the same block is handed out again")
+        #expect(try again.sum().item() == 0, "and filled with what the op asked for")
+        #expect(Runtime.cpuCachedBytes == 0)
+        // Small tensors are malloc's business and are never cached.
+        _ = try Tensor.ones([16])
+        #expect(Runtime.cpuCachedBytes == 0)
+    }
+
+    @Test func cachingCanBeSwitchedOff() throws {
+        Runtime.cpuCachingEnabled = false
+        defer { Runtime.cpuCachingEnabled = true }
+        do { _ = try Tensor.ones([512, 1024]) }
+        #expect(Runtime.cpuCachedBytes == 0)
+        #expect(!Runtime.cpuCachingEnabled)
+    }
+}

@@ -37,6 +37,11 @@ bool ct_cuda_available(void);
 int64_t ct_cuda_device_count(void);
 void ct_set_num_threads(int32_t n);
 int32_t ct_get_num_threads(void);
+/* The caching CPU allocator (cpu_allocator.cpp): freed blocks of 64 KiB and more are kept for reuse. */
+bool ct_cpu_caching_enabled(void);
+void ct_cpu_caching_set_enabled(bool on);
+int64_t ct_cpu_cache_bytes(void);                 /* bytes held for reuse */
+void ct_cpu_cache_empty(void);                    /* returns them to the system */
 char *ct_describe(ct_tensor t);                   /* torch's printout; free with ct_free_string */
 void ct_free_string(char *s);
 
@@ -119,6 +124,7 @@ ct_tensor ct_where(ct_tensor cond, ct_tensor a, ct_tensor b);
 ct_tensor ct_clamp(ct_tensor a, double lo, double hi, bool has_lo, bool has_hi);
 ct_tensor ct_masked_fill(ct_tensor a, ct_tensor mask, double value);
 ct_tensor ct_lerp(ct_tensor a, ct_tensor end, ct_tensor weight);
+ct_tensor ct_addcmul(ct_tensor a, ct_tensor t1, ct_tensor t2, double value); /* a + value·t1·t2, one kernel */
 
 /* ---- reductions (ndim == 0 reduces over every dimension) ---- */
 enum { CT_SUM, CT_MEAN, CT_AMAX, CT_AMIN, CT_PROD, CT_LOGSUMEXP, CT_ALL, CT_ANY };

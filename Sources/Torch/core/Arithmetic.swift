@@ -63,6 +63,12 @@ extension Tensor {
         try wrap(ct_lerp(handle, end.handle, weight.handle))
     }
 
+    /// self + value·t1·t2 in one kernel (one autograd node instead of two): the adaLN modulation
+    /// x·(1 + scale) + shift and the gated residual x + gate·y are both this shape.
+    public func addcmul(_ t1: Tensor, _ t2: Tensor, value: Double = 1) throws -> Tensor {
+        try wrap(ct_addcmul(handle, t1.handle, t2.handle, value))
+    }
+
     // MARK: In place (no new tensor; used by optimizers, EMA, gradient clipping)
 
     public func add_(_ o: Tensor) throws { try check(ct_binary_(Int32(CT_ADD), handle, o.handle)) }

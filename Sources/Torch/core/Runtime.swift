@@ -12,6 +12,17 @@ public enum Runtime {
         get { Int(ct_get_num_threads()) }
         set { ct_set_num_threads(Int32(max(1, newValue))) }
     }
+    /// Whether freed CPU blocks of 64 KiB and more are kept for reuse (DiTKit's caching CPU allocator; on by
+    /// default, off with DITKIT_CPU_CACHING=0). It saves the page faults of re-mapping a training step's
+    /// working set every step.
+    public static var cpuCachingEnabled: Bool {
+        get { ct_cpu_caching_enabled() }
+        set { ct_cpu_caching_set_enabled(newValue) }
+    }
+    /// Bytes the CPU allocator holds for reuse.
+    public static var cpuCachedBytes: Int { Int(ct_cpu_cache_bytes()) }
+    /// Returns the cached CPU blocks to the system.
+    public static func emptyCPUCache() { ct_cpu_cache_empty() }
     /// Tensor handles alive right now; a loop that returns to its starting count leaks nothing.
     public static var liveTensorCount: Int { Int(ct_live_tensors()) }
 }
