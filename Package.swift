@@ -56,6 +56,8 @@ let package = Package(
         ),
         .executableTarget(name: "dit-bench", dependencies: ["Torch"], path: "benchmarks/DiTStepBench"),
         .testTarget(name: "TorchTests", dependencies: ["Torch"], path: "Tests/TorchTests"),
+        // Runs the `dit` executable that `swift build --build-tests` builds beside the test bundle.
+        .testTarget(name: "DiTKitTests", dependencies: ["DiTKit"], path: "Tests/DiTKitTests"),
     ],
     cxxLanguageStandard: .cxx20
 )
