@@ -21,9 +21,11 @@ var torchLibraries: [LinkerSetting] = [.linkedLibrary("torch_cpu"), .linkedLibra
 if hasCUDA {
     torchLibraries += [.linkedLibrary("torch_cuda"), .linkedLibrary("c10_cuda")]
 }
-// --no-as-needed keeps libtorch_cuda in the binary although no symbol of it is referenced directly.
+// --no-as-needed keeps libtorch_cuda in the binary although no symbol of it is referenced directly (its CUDA
+// kernels register when it loads). --allow-shlib-undefined lets a machine without the CUDA runtime libraries
+// (libcudart, cuBLAS, ... from the nvidia-* wheels) link a binary that will run where they are.
 let linkFlags = ["-L\(torchLib)", "-Xlinker", "-rpath", "-Xlinker", torchLib]
-    + (hasCUDA ? ["-Xlinker", "--no-as-needed"] : [])
+    + (hasCUDA ? ["-Xlinker", "--no-as-needed", "-Xlinker", "--allow-shlib-undefined"] : [])
 
 let package = Package(
     name: "DiTKit",

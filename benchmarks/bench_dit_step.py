@@ -39,7 +39,7 @@ class TimestepEmbedder(nn.Module):
 
     def forward(self, t):
         half = 128
-        freqs = (torch.arange(half, dtype=torch.float32) * (-math.log(10000.0) / half)).exp()
+        freqs = (torch.arange(half, dtype=torch.float32, device=t.device) * (-math.log(10000.0) / half)).exp()
         args = t.float()[:, None] * freqs[None]
         return self.mlp(torch.cat([args.cos(), args.sin()], dim=-1))
 
@@ -116,21 +116,21 @@ class DiT(nn.Module):
 
 
 class TorchStep:
-    def __init__(self, seed, batch, fused):
+    def __init__(self, seed, batch, fused, device):
         torch.manual_seed(seed)
-        self.batch = batch
-        self.model = DiT()
+        self.batch, self.device = batch, device
+        self.model = DiT().to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0, fused=fused or None)
         betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
-        self.alphas_cumprod = (1 - betas).log().cumsum(0).exp().float()
+        self.alphas_cumprod = (1 - betas).log().cumsum(0).exp().float().to(device)
 
     def __call__(self):
         start = time.perf_counter()
-        b = self.batch
-        x0 = torch.randn(b, 3, 32, 32)
-        y = torch.randint(0, 10, (b,))
-        t = torch.randint(0, 1000, (b,))
-        noise = torch.randn(b, 3, 32, 32)
+        b, d = self.batch, self.device
+        x0 = torch.randn(b, 3, 32, 32, device=d)
+        y = torch.randint(0, 10, (b,), device=d)
+        t = torch.randint(0, 1000, (b,), device=d)
+        noise = torch.randn(b, 3, 32, 32, device=d)
         ab = self.alphas_cumprod.index_select(0, t).reshape(b, 1, 1, 1)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
         loss = F.mse_loss(self.model(xt, t, y), noise)
@@ -142,8 +142,8 @@ class TorchStep:
 
 
 class SwiftStep:
-    def __init__(self, binary, seed, batch):
-        self.proc = subprocess.Popen([binary, "--worker", "--seed", str(seed), "--batch", str(batch)],
+    def __init__(self, binary, seed, batch, device):
+        self.proc = subprocess.Popen([binary, "--worker", "--seed", str(seed), "--batch", str(batch), "--device", device],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         ready = self.proc.stdout.readline()
         if not ready.startswith("ready"):
@@ -173,29 +173,34 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--torch-fused", action="store_true", help="use AdamW(fused=True) on the PyTorch side too")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
 
-    swift = SwiftStep(args.swift, args.seed, args.batch)
-    ref = TorchStep(args.seed, args.batch, args.torch_fused)
+    swift = SwiftStep(args.swift, args.seed, args.batch, args.device)
+    ref = TorchStep(args.seed, args.batch, args.torch_fused, args.device)
     n_params = sum(p.numel() for p in ref.model.parameters())
-    print(f"DiT step: 32x32x3, patch 2, hidden 256, 6 blocks, 4 heads, batch {args.batch}, float32, AdamW")
+    print(f"DiT step: 32x32x3, patch 2, hidden 256, 6 blocks, 4 heads, batch {args.batch}, float32, AdamW, "
+          f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; parameters swift {swift.parameters} "
           f"pytorch {n_params}; PyTorch AdamW {'fused' if args.torch_fused else 'default (for-loop on CPU)'}")
     times = {"swift": [], "pytorch": []}
-    first_losses = {}
+    losses = {"swift": [], "pytorch": []}
     for i in range(args.warmup + args.steps):
         row = []
         for name, step in (("swift", swift), ("pytorch", ref)):
             seconds, loss = step()
-            first_losses.setdefault(name, loss)
+            losses[name].append(loss)
             if i >= args.warmup:
                 times[name].append(seconds)
             row.append(f"{name} {seconds:.3f} s")
         label = "warm-up" if i < args.warmup else f"step {i + 1 - args.warmup:2d}"
         print(f"{label}: {', '.join(row)}", flush=True)
     swift.close()
-    diff = abs(first_losses["swift"] - first_losses["pytorch"])
-    print(f"first loss: swift {first_losses['swift']:.8f} pytorch {first_losses['pytorch']:.8f} (|diff| {diff:.2e})")
+    first = {k: v[0] for k, v in losses.items()}
+    diff = abs(first["swift"] - first["pytorch"])
+    drift = max(abs(a - b) for a, b in zip(losses["swift"], losses["pytorch"]))
+    print(f"first loss: swift {first['swift']:.8f} pytorch {first['pytorch']:.8f} (|diff| {diff:.2e}); "
+          f"largest loss difference over all {len(losses['swift'])} steps {drift:.2e}")
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"swift   median {med['swift']:.4f} s/step  (min {min(times['swift']):.4f})")
     print(f"pytorch median {med['pytorch']:.4f} s/step  (min {min(times['pytorch']):.4f})")

@@ -27,8 +27,8 @@ final class TimestepEmbedder: Module {
 
     func callAsFunction(_ t: Tensor) throws -> Tensor {
         let half = frequencyDim / 2
-        let freqs = try (Tensor.arange(0, Double(half), dtype: .float32) * (-Foundation.log(10000.0) / Double(half)))
-            .exp()
+        let freqs = try (Tensor.arange(0, Double(half), dtype: .float32, device: t.device)
+            * (-Foundation.log(10000.0) / Double(half))).exp()
         let args = try t.to(.float32).unsqueezed(1) * freqs.unsqueezed(0)
         return try mlp(try Tensor.cat([args.cos(), args.sin()], dim: -1))
     }

@@ -9,6 +9,7 @@ let args = CommandLine.arguments
 let worker = args.contains("--worker")
 let seed = UInt64(args.firstIndex(of: "--seed").flatMap { Int(args[$0 + 1]) } ?? 0)
 let batch = args.firstIndex(of: "--batch").flatMap { Int(args[$0 + 1]) } ?? 32
+let deviceName = args.firstIndex(of: "--device").map { args[$0 + 1] } ?? "cpu"
 
 /// Unbuffered line to stdout (the driver waits for each answer).
 func emit(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -19,19 +20,21 @@ func fail(_ message: String) -> Never {
 }
 
 do {
+    guard let device = Device(name: deviceName) else { fail("unknown device '\(deviceName)'") }
     manualSeed(seed)
     let model = try DiT(size: 32, channels: 3, patch: 2, hidden: 256, depth: 6, heads: 4, classes: 10)
+    try model.to(device)
     let optimizer = try AdamW(model, lr: 1e-4, weightDecay: 0)
     // Linear β schedule of DDPM; the step draws data, timesteps, labels and noise in the Python script's order.
     let betas = try Tensor.linspace(1e-4, 0.02, steps: 1000, dtype: .float64)
-    let alphasCumprod = try (1 - betas).log().cumsum(dim: 0).exp().to(.float32)
+    let alphasCumprod = try (1 - betas).log().cumsum(dim: 0).exp().to(device, .float32)
 
     func trainStep() throws -> (Double, Double) {
         let start = DispatchTime.now().uptimeNanoseconds
-        let x0 = try Tensor.randn([batch, 3, 32, 32])
-        let y = try Tensor.randint(0, 10, [batch])
-        let t = try Tensor.randint(0, 1000, [batch])
-        let noise = try Tensor.randn([batch, 3, 32, 32])
+        let x0 = try Tensor.randn([batch, 3, 32, 32], device: device)
+        let y = try Tensor.randint(0, 10, [batch], device: device)
+        let t = try Tensor.randint(0, 1000, [batch], device: device)
+        let noise = try Tensor.randn([batch, 3, 32, 32], device: device)
         let ab = try alphasCumprod.indexSelect(dim: 0, index: t).reshaped(batch, 1, 1, 1)
         let xt = try ab.sqrt() * x0 + (1 - ab).sqrt() * noise
         let loss = try F.mseLoss(try model(xt, t: t, y: y), noise)
@@ -50,7 +53,7 @@ do {
             emit(String(format: "%.6f %.8f", seconds, loss))
         }
     } else {
-        print("DiT \(model.parameterCount) parameters, batch \(batch), \(Runtime.threads) threads")
+        print("DiT \(model.parameterCount) parameters, batch \(batch), \(device), \(Runtime.threads) threads")
         for i in 1...5 {
             let (s, l) = try trainStep()
             print(String(format: "step %d  %.3f s  loss %.6f", i, s, l))
