@@ -75,7 +75,12 @@ struct OptimTests {
         // b continues from a's saved weights and optimizer state.
         try b.load(stateDict: Dictionary(uniqueKeysWithValues: a.stateDict()))
         let optB = try AdamW(b, lr: 0.01)
-        try optB.load(stateDict: optA.stateDict())
+        // Through a file, as a checkpoint stores it.
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("optimizer.safetensors").path
+        try SafeTensors.save(optA.stateDict(), metadata: optA.hyperparameters, to: file)
+        try optB.load(stateDict: try SafeTensors.load(file))
         #expect(optB.stepCount == 3)
         try train(a, optA, 2)
         try train(b, optB, 2)
