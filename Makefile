@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BOOTSTRAP_STAMP := .deps/torch-prefix
 
-.PHONY: deps build release demo test bench fixtures clean
+.PHONY: deps pyenv build release demo test bench fixtures clean
 
 $(BOOTSTRAP_STAMP): scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -21,7 +21,11 @@ demo: release
 	.build/release/dit info
 	.build/release/dit demo
 
-test: deps
+# Reference Python packages for parity tests (pinned in python/requirements-test.txt).
+pyenv: deps
+	@bash scripts/python-env.sh
+
+test: deps pyenv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
@@ -30,9 +34,9 @@ bench: release
 	"$$(cat .deps/python)" benchmarks/bench_dit_step.py --swift .build/release/dit-bench
 
 # Regenerates Tests/Fixtures with the pinned Python packages (offline once installed).
-fixtures: deps
-	"$$(cat .deps/python)" -m pip install -q -r python/requirements-fixtures.txt
-	"$$(cat .deps/python)" python/make_fixtures.py
+fixtures: deps pyenv
+	"$$(cat .deps/test-python)" -m pip install -q -r python/requirements-fixtures.txt
+	for script in python/make_*fixtures.py; do "$$(cat .deps/test-python)" "$$script" || exit 1; done
 
 clean:
 	rm -rf .build

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Prepares the Python that tests use for reference values and packaged data (python/requirements-test.txt),
+# and writes its path to .deps/test-python. When bootstrap made .deps/venv, the packages go there; when it reused
+# the user's own Python, a separate .deps/testenv sees that Python's torch (--system-site-packages) so nothing is
+# installed into the user's environment. Idempotent: a stamp records what was installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=$(cat .deps/python)
+if [ "$PY" = "$PWD/.deps/venv/bin/python" ]; then
+  ENV_PY="$PY"
+else
+  if [ ! -x .deps/testenv/bin/python ]; then
+    "$PY" -m venv --system-site-packages .deps/testenv
+  fi
+  ENV_PY="$PWD/.deps/testenv/bin/python"
+fi
+stamp=.deps/test-python.stamp
+want=$(cat python/requirements-test.txt; echo open-clip-torch==3.3.0)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ "$(cat .deps/test-python 2>/dev/null)" != "$ENV_PY" ]; then
+  echo "python-env: installing test packages into $ENV_PY" >&2
+  "$ENV_PY" -m pip install -q -r python/requirements-test.txt
+  # Only its CLIP BPE vocabulary is needed; its own dependencies (torchvision, timm) are not.
+  "$ENV_PY" -m pip install -q --no-deps open-clip-torch==3.3.0
+  echo "$want" >"$stamp"
+fi
+echo "$ENV_PY" >.deps/test-python
