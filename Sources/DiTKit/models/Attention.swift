@@ -1,0 +1,84 @@
+import Torch
+
+/// Multi-head attention with diffusers' layout and names: to_q, to_k, to_v, to_out.0 (+ to_out.1 dropout).
+/// Self-attention when `context` is nil, cross-attention to `context` otherwise (diffusers `Attention` with
+/// `AttnProcessor2_0`, i.e. scaled_dot_product_attention).
+public final class Attention: Module {
+    public let toQ: Linear, toK: Linear, toV: Linear
+    public let toOut: ModuleList<Module>
+    public let heads: Int
+
+    public init(queryDim: Int, crossAttentionDim: Int? = nil, heads: Int, dimHead: Int, dropout: Double = 0,
+                bias: Bool = false, outBias: Bool = true) {
+        let inner = heads * dimHead
+        self.heads = heads
+        toQ = Linear(queryDim, inner, bias: bias)
+        toK = Linear(crossAttentionDim ?? queryDim, inner, bias: bias)
+        toV = Linear(crossAttentionDim ?? queryDim, inner, bias: bias)
+        toOut = ModuleList([Linear(inner, queryDim, bias: outBias), Dropout(dropout)])
+    }
+
+    /// `x` [B, N, C]; `context` [B, L, C']; `mask` an additive bias broadcastable to [B, heads, N, L]
+    /// (diffusers passes [B, 1, L] with −10000 at padding).
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil, mask: Tensor? = nil) throws -> Tensor {
+        let source = context ?? x
+        let b = x.size(0)
+        func split(_ t: Tensor) throws -> Tensor {
+            try t.reshaped(b, -1, heads, t.size(-1) / heads).transposed(1, 2)
+        }
+        let q = try split(toQ(x)), k = try split(toK(source)), v = try split(toV(source))
+        var bias = mask
+        if let m = mask, m.rank == 3 { bias = try m.unsqueezed(1) }  // [B, 1, L] → [B, 1, 1, L]
+        let y = try F.scaledDotProductAttention(q, k, v, mask: bias?.to(q.dtype))
+        let merged = try y.transposed(1, 2).reshaped(b, -1, y.size(1) * y.size(3))
+        var out = try (toOut[0] as! Linear)(merged)
+        if let dropout = toOut[1] as? Dropout { out = try dropout(out) }
+        return out
+    }
+}
+
+/// The position-wise MLP of a transformer block, as diffusers' `FeedForward`: net.0 is the activation with its
+/// input projection (GELU, GELU-tanh, GEGLU or the sigmoid approximation), net.1 dropout, net.2 the output Linear.
+public final class FeedForward: Module {
+    public enum Activation: String, Sendable, CaseIterable {
+        case gelu = "gelu", geluApproximate = "gelu-approximate", geglu = "geglu",
+            gegluApproximate = "geglu-approximate"
+    }
+    public let net: ModuleList<Module>
+
+    public init(dim: Int, dimOut: Int? = nil, mult: Int = 4, innerDim: Int? = nil, dropout: Double = 0,
+                activation: Activation, bias: Bool = true) {
+        let inner = innerDim ?? dim * mult
+        net = ModuleList([ActivationProjection(dim, inner, activation, bias: bias), Dropout(dropout),
+                          Linear(inner, dimOut ?? dim, bias: bias)])
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        var h = try (net[0] as! ActivationProjection)(x)
+        h = try (net[1] as! Dropout)(h)
+        return try (net[2] as! Linear)(h)
+    }
+}
+
+/// Linear projection followed by the activation (diffusers' GELU / GEGLU / ApproximateGELU modules).
+public final class ActivationProjection: Module {
+    public let proj: Linear
+    let kind: FeedForward.Activation
+
+    init(_ dimIn: Int, _ dimOut: Int, _ kind: FeedForward.Activation, bias: Bool) {
+        self.kind = kind
+        proj = Linear(dimIn, kind == .geglu ? dimOut * 2 : dimOut, bias: bias)
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let h = try proj(x)
+        switch kind {
+        case .gelu: return try h.gelu()
+        case .geluApproximate: return try h.gelu(approximate: .tanh)
+        case .geglu:
+            let parts = try h.chunked(2, dim: -1)
+            return try parts[0] * parts[1].gelu()
+        case .gegluApproximate: return try h * (h * 1.702).sigmoid()
+        }
+    }
+}
