@@ -506,6 +506,10 @@ ct_tensor ct_argmax(ct_tensor a, int64_t dim, bool has_dim, bool keepdim) {
 }
 ct_tensor ct_vector_norm(ct_tensor a, double ord) { CT_TENSOR(at::linalg_vector_norm(a->t, ord)); }
 ct_tensor ct_cumsum(ct_tensor a, int64_t dim) { CT_TENSOR(at::cumsum(a->t, dim)); }
+ct_tensor ct_cumprod(ct_tensor a, int64_t dim) { CT_TENSOR(at::cumprod(a->t, dim)); }
+ct_tensor ct_quantile(ct_tensor a, double q, int64_t dim, bool keepdim) {
+  CT_TENSOR(at::quantile(a->t, q, dim, keepdim, "linear"));
+}
 
 // ---- conversion, shape and indexing ----
 ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Torch
 
 /// The package root (two levels above this file).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -50,4 +51,12 @@ func pythonPackageDirectory(_ module: String) throws -> URL {
     let path = try runPython("import os, \(module) as m; print(os.path.dirname(m.__file__))")
         .trimmingCharacters(in: .whitespacesAndNewlines)
     return URL(fileURLWithPath: path)
+}
+
+extension Dictionary where Key == String, Value == Torch.Tensor {
+    /// The tensor under `key`, or an error naming it.
+    func tensor(_ key: String) throws -> Torch.Tensor {
+        guard let t = self[key] else { throw PythonError(description: "fixture has no tensor '\(key)'") }
+        return t
+    }
 }

@@ -102,6 +102,8 @@ let gradCases: [GradCase] = [
     GradCase("logsumexp", s23) { try $0[0].logsumexp(dims: [1]) },
     GradCase("prod", pos23) { try $0[0].prod(dims: [1]) },
     GradCase("cumsum", s23) { try $0[0].cumsum(dim: 1) },
+    GradCase("cumprod", pos23) { try $0[0].cumprod(dim: 1) },
+    GradCase("quantile", { try inputs([[2, 5]]) }) { try $0[0].quantile(0.3, dim: 1) },
     GradCase("norm", s23) { try $0[0].norm() },
     // linear algebra
     GradCase("matmul", { try inputs([[2, 3], [3, 4]]) }) { try $0[0].matmul($0[1]) },

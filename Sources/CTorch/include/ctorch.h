@@ -134,6 +134,8 @@ int ct_max_dim(ct_tensor a, int64_t dim, bool keepdim, ct_tensor *values, ct_ten
 ct_tensor ct_argmax(ct_tensor a, int64_t dim, bool has_dim, bool keepdim);
 ct_tensor ct_vector_norm(ct_tensor a, double ord);
 ct_tensor ct_cumsum(ct_tensor a, int64_t dim);
+ct_tensor ct_cumprod(ct_tensor a, int64_t dim);
+ct_tensor ct_quantile(ct_tensor a, double q, int64_t dim, bool keepdim); /* linear interpolation */
 
 /* ---- conversion, shape and indexing ---- */
 ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index); /* -1 keeps dtype / device */

@@ -61,10 +61,9 @@ public enum ModelDirectory {
         let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
             try Data(text.utf8).write(to: temp)
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temp)
-            } else {
-                try FileManager.default.moveItem(at: temp, to: url)
+            // rename(2) replaces an existing file atomically.
+            guard rename(temp.path, url.path) == 0 else {
+                throw ConfigError(file: url.path, "cannot rename \(temp.lastPathComponent) into place: errno \(errno)")
             }
         } catch {
             try? FileManager.default.removeItem(at: temp)

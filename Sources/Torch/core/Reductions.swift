@@ -44,4 +44,9 @@ extension Tensor {
     /// The p-norm of all elements (torch.linalg.vector_norm).
     public func norm(_ p: Double = 2) throws -> Tensor { try wrap(ct_vector_norm(handle, p)) }
     public func cumsum(dim: Int) throws -> Tensor { try wrap(ct_cumsum(handle, Int64(dim))) }
+    public func cumprod(dim: Int) throws -> Tensor { try wrap(ct_cumprod(handle, Int64(dim))) }
+    /// The q-th quantile along `dim` with linear interpolation (torch.quantile).
+    public func quantile(_ q: Double, dim: Int, keepDim: Bool = false) throws -> Tensor {
+        try wrap(ct_quantile(handle, q, Int64(dim), keepDim))
+    }
 }
