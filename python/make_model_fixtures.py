@@ -115,7 +115,98 @@ def pixart_case(name, out):
     print(f"{name}: output {tuple(output.shape)}")
 
 
-CASES = {**{k: pixart_case for k in PIXART_CASES}}
+# ---- VAE ----
+
+VAE_CASES = {
+    "vae_tiny": dict(config=dict(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
+                                 up_block_types=["UpDecoderBlock2D"] * 2, block_out_channels=[8, 16], layers_per_block=1,
+                                 latent_channels=4, norm_num_groups=4, sample_size=16), shape=(2, 3, 16, 16)),
+    # Three levels, two resnets per level, no quant convs, no mid attention, a shift factor; non-square input.
+    "vae_variant": dict(config=dict(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 3,
+                                    up_block_types=["UpDecoderBlock2D"] * 3, block_out_channels=[8, 8, 16],
+                                    layers_per_block=2, latent_channels=3, norm_num_groups=4, sample_size=16,
+                                    use_quant_conv=False, use_post_quant_conv=False, mid_block_add_attention=False,
+                                    scaling_factor=0.3, shift_factor=0.1), shape=(1, 3, 12, 20)),
+}
+
+
+def vae_case(name, out):
+    from diffusers import AutoencoderKL
+
+    spec = VAE_CASES[name]
+    torch.manual_seed(0)
+    model = AutoencoderKL(**spec["config"]).eval()
+    perturb(model, 1)
+    x = torch.randn(*spec["shape"], generator=torch.Generator().manual_seed(2)).clamp(-1, 1)
+    with torch.no_grad():
+        posterior = model.encode(x).latent_dist
+        decoded = model.decode(posterior.mean).sample
+        sample = posterior.sample(generator=torch.Generator().manual_seed(3))
+    os.makedirs(out, exist_ok=True)
+    write_model(model, out)
+    save({"sample": x}, os.path.join(out, "inputs.safetensors"))
+    save({"latent_mean": posterior.mean, "latent_logvar": posterior.logvar, "decoded": decoded,
+          "latent_sample_seed3": sample}, os.path.join(out, "outputs.safetensors"))
+    print(f"{name}: latents {tuple(posterior.mean.shape)}")
+
+
+# ---- text encoders ----
+
+def text_inputs(vocab, eos, batch=2, length=9, pad=0):
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(3, vocab - 3, (batch, length), generator=g)
+    mask = torch.ones(batch, length, dtype=torch.int64)
+    ids[0, -1] = eos
+    ids[1, 5] = eos  # the second sequence ends early and is padded after its end token
+    ids[1, 6:] = pad
+    mask[1, 6:] = 0
+    return ids, mask
+
+
+def clip_case(name, out):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    legacy = name == "clip_text_legacy_eos"
+    config = CLIPTextConfig(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                            num_attention_heads=4, max_position_embeddings=16, eos_token_id=2 if legacy else 97,
+                            bos_token_id=96, pad_token_id=1, hidden_act="quick_gelu")
+    torch.manual_seed(0)
+    model = CLIPTextModel(config).eval()
+    ids, mask = text_inputs(99, 2 if legacy else 97, pad=1)
+    if legacy:
+        ids[0, 3] = 98  # the largest id marks the end in legacy checkpoints
+    with torch.no_grad():
+        o = model(input_ids=ids, attention_mask=mask)
+    os.makedirs(out, exist_ok=True)
+    write_model(model, out)
+    save({"input_ids": ids, "attention_mask": mask}, os.path.join(out, "inputs.safetensors"))
+    save({"last_hidden_state": o.last_hidden_state, "pooler_output": o.pooler_output},
+         os.path.join(out, "outputs.safetensors"))
+    print(f"{name}: {tuple(o.last_hidden_state.shape)}")
+
+
+def bert_case(name, out):
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=20, type_vocab_size=2)
+    torch.manual_seed(0)
+    model = BertModel(config).eval()
+    ids, mask = text_inputs(99, 98, pad=0)
+    types = torch.zeros_like(ids)
+    types[0, 4:] = 1
+    with torch.no_grad():
+        o = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    os.makedirs(out, exist_ok=True)
+    write_model(model, out)
+    save({"input_ids": ids, "attention_mask": mask, "token_type_ids": types}, os.path.join(out, "inputs.safetensors"))
+    save({"last_hidden_state": o.last_hidden_state, "pooler_output": o.pooler_output},
+         os.path.join(out, "outputs.safetensors"))
+    print(f"{name}: {tuple(o.last_hidden_state.shape)}")
+
+
+CASES = {**{k: pixart_case for k in PIXART_CASES}, **{k: vae_case for k in VAE_CASES},
+         "clip_text_tiny": clip_case, "clip_text_legacy_eos": clip_case, "bert_tiny": bert_case}
 
 
 def main():
