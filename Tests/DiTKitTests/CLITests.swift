@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Torch
 
 /// Runs the built `dit` executable (it sits beside the test bundle in the build folder).
 func runDit(_ arguments: [String]) throws -> (status: Int32, output: String) {
@@ -45,5 +46,44 @@ struct CLITests {
         let (status, output) = try runDit(["demo", "--steps", "many"])
         #expect(status != 0)
         #expect(output.contains("steps"), "\(output)")
+    }
+}
+
+@Suite("dit forward", .serialized)
+struct ForwardCLITests {
+    static let cases: [(String, [String])] = [
+        ("pixart_tiny", ["output"]), ("pixart_conditions", ["output"]),
+        ("vae_tiny", ["latent_mean", "latent_logvar", "decoded"]),
+        ("clip_text_tiny", ["last_hidden_state", "pooler_output"]), ("bert_tiny", ["last_hidden_state", "pooler_output"]),
+    ]
+
+    @Test(arguments: cases.map(\.0))
+    func writesTheReferenceOutputs(_ name: String) throws {
+        let dir = fixturesDirectory.appendingPathComponent("models/\(name)")
+        let tmp = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let out = tmp.appendingPathComponent("out.safetensors").path
+        let (status, log) = try runDit(["forward", dir.appendingPathComponent("model").path, "--inputs",
+                                        dir.appendingPathComponent("inputs.safetensors").path, "--output", out])
+        #expect(status == 0, "\(log)")
+        let ours = try SafeTensors.load(out)
+        let reference = try SafeTensors.load(dir.appendingPathComponent("outputs.safetensors").path)
+        for key in ForwardCLITests.cases.first(where: { $0.0 == name })!.1 {
+            try expectClose(try #require(ours[key], "\(key) not written"), reference[key], "\(name) \(key)")
+        }
+    }
+
+    @Test func badInputsGiveClearErrors() throws {
+        let dir = fixturesDirectory.appendingPathComponent("models/pixart_tiny")
+        let tmp = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let wrong = tmp.appendingPathComponent("wrong.safetensors")
+        try SafeTensors.save(["latents": try Tensor.zeros([1])], to: wrong.path)
+        let out = tmp.appendingPathComponent("out.safetensors").path
+        var (status, log) = try runDit(["forward", dir.appendingPathComponent("model").path, "--inputs", wrong.path, "--output", out])
+        #expect(status != 0 && log.contains("missing hidden_states, timestep") && log.contains("unknown latents"), "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        (status, log) = try runDit(["forward", tmp.path, "--inputs", wrong.path, "--output", out])
+        #expect(status != 0 && log.contains("config.json"), "\(log)")
     }
 }
