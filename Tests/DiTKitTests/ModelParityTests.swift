@@ -137,6 +137,9 @@ struct TextEncoderTests {
         try expectClose(o.lastHiddenState, outputs["last_hidden_state"], "unprefixed checkpoint")
 
         try model.save(to: tmp.appendingPathComponent("ours"))
+        let reloaded = try CLIPTextModel.load(from: tmp.appendingPathComponent("ours"))
+        let again = try withNoGrad { try reloaded(inputs["input_ids"]!, attentionMask: inputs["attention_mask"]) }
+        #expect(try maxAbsDiff(again.lastHiddenState, o.lastHiddenState) == 0, "save → load is exact")
         let py = try pythonReference(module: "transformers", cls: "CLIPTextModel", dir: tmp.appendingPathComponent("ours"),
                                      inputs: dir.appendingPathComponent("inputs.safetensors"), call: """
             (lambda o: {"last_hidden_state": o.last_hidden_state, "pooler_output": o.pooler_output})(model(input_ids=x["input_ids"], attention_mask=x["attention_mask"]))
@@ -147,6 +150,10 @@ struct TextEncoderTests {
         let (bertDir, bertInputs, _) = try fixtureCase("bert_tiny")
         let bert = try BertModel.load(from: bertDir.appendingPathComponent("model"))
         try bert.save(to: tmp.appendingPathComponent("bert"))
+        let bertAgain = try BertModel.load(from: tmp.appendingPathComponent("bert"))
+        #expect(try withNoGrad {
+            try maxAbsDiff(bertAgain(bertInputs["input_ids"]!).poolerOutput, bert(bertInputs["input_ids"]!).poolerOutput)
+        } == 0, "save → load is exact")
         let pyBert = try pythonReference(module: "transformers", cls: "BertModel", dir: tmp.appendingPathComponent("bert"),
                                          inputs: bertDir.appendingPathComponent("inputs.safetensors"), call: """
             {"last_hidden_state": model(input_ids=x["input_ids"], attention_mask=x["attention_mask"], token_type_ids=x["token_type_ids"]).last_hidden_state}
