@@ -51,7 +51,8 @@ let package = Package(
             linkerSettings: torchLibraries + [.unsafeFlags(linkFlags)]
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
-        .target(name: "DiTKit", dependencies: ["Torch"]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .target(name: "DiTKit", dependencies: ["Torch", "CPNG"]),
         .executableTarget(
             name: "dit",
             dependencies: ["DiTKit", "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]

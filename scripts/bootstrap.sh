@@ -38,6 +38,10 @@ record() {
 
 need_debian g++ g++
 need_debian python3 python3
+# need_header HEADER PACKAGE: C libraries DiTKit links (PNG images, zlib).
+need_header() { [ -f "/usr/include/$1" ] || apt_install "$2"; }
+need_header png.h libpng-dev
+need_header zlib.h zlib1g-dev
 
 # 1. An explicit prefix.
 if [ -n "${TORCH_PREFIX:-}" ]; then

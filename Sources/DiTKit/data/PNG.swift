@@ -1,0 +1,135 @@
+import CPNG
+import Foundation
+import Torch
+
+/// An 8-bit RGB image, row-major, 3 bytes a pixel.
+public struct RGBImage: Equatable, Sendable {
+    public let width: Int, height: Int
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)×\(height)")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+
+    public init(width: Int, height: Int, fill: (UInt8, UInt8, UInt8) = (255, 255, 255)) {
+        self.width = width
+        self.height = height
+        pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for i in 0..<(width * height) {
+            pixels[3 * i] = fill.0
+            pixels[3 * i + 1] = fill.1
+            pixels[3 * i + 2] = fill.2
+        }
+    }
+
+    public subscript(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
+        get {
+            let i = 3 * (y * width + x)
+            return (pixels[i], pixels[i + 1], pixels[i + 2])
+        }
+        set {
+            let i = 3 * (y * width + x)
+            pixels[i] = newValue.0
+            pixels[i + 1] = newValue.1
+            pixels[i + 2] = newValue.2
+        }
+    }
+
+    /// [3, H, W] float32 in [−1, 1], the range the diffusion model works in.
+    public func tensor() throws -> Tensor {
+        let t = try Tensor(pixels, shape: [height, width, 3]).permuted(2, 0, 1).to(.float32)
+        return try t / 127.5 - 1
+    }
+
+    /// From a [3, H, W] tensor in [−1, 1] (values outside are clipped).
+    public init(tensor: Tensor) throws {
+        guard tensor.rank == 3, tensor.size(0) == 3 else {
+            throw TorchError("an RGB image tensor must be [3, H, W], got \(tensor.shape)")
+        }
+        let bytes = try ((tensor.to(.cpu, .float32) + 1) * 127.5).round().clamp(min: 0, max: 255)
+            .permuted(1, 2, 0).contiguous().to(.uint8).toArray(UInt8.self)
+        self.init(width: tensor.size(2), height: tensor.size(1), pixels: bytes)
+    }
+}
+
+/// A PNG that could not be read or written, naming the file.
+public struct ImageError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+/// PNG through Debian's libpng (its simplified API; any PNG colour type and bit depth is converted to 8-bit RGB).
+public enum PNG {
+    public static func decode(_ data: [UInt8], source: String = "<memory>") throws -> RGBImage {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        let ok = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, data.count) }
+        guard ok != 0 else { throw ImageError(path: source, message: "not a readable PNG (\(message(image)))") }
+        defer { png_image_free(&image) }
+        image.format = UInt32(PNG_FORMAT_RGB)
+        let width = Int(image.width), height = Int(image.height)
+        guard width > 0, height > 0, width * height <= 1 << 28 else {
+            throw ImageError(path: source, message: "unsupported size \(width)×\(height)")
+        }
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        let done = pixels.withUnsafeMutableBytes {
+            png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil)
+        }
+        guard done != 0 else { throw ImageError(path: source, message: "corrupt PNG data (\(message(image)))") }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
+    public static func read(_ url: URL) throws -> RGBImage {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ImageError(path: url.path, message: "cannot read the file")
+        }
+        return try decode([UInt8](data), source: url.path)
+    }
+
+    public static func encode(_ img: RGBImage) throws -> [UInt8] {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(img.width)
+        image.height = UInt32(img.height)
+        image.format = UInt32(PNG_FORMAT_RGB)
+        var size: Int = 0
+        // First call measures, second writes.
+        let measured = img.pixels.withUnsafeBytes {
+            png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, Int32(img.width * 3), nil)
+        }
+        guard measured != 0, size > 0 else { throw ImageError(path: "<memory>", message: "PNG encoding failed (\(message(image)))") }
+        var out = [UInt8](repeating: 0, count: size)
+        let written = out.withUnsafeMutableBytes { dst in
+            img.pixels.withUnsafeBytes {
+                png_image_write_to_memory(&image, dst.baseAddress, &size, 0, $0.baseAddress, Int32(img.width * 3), nil)
+            }
+        }
+        png_image_free(&image)
+        guard written != 0 else { throw ImageError(path: "<memory>", message: "PNG encoding failed (\(message(image)))") }
+        return Array(out.prefix(size))
+    }
+
+    /// Writes through a temporary file and a rename, so a reader never sees half a PNG.
+    public static func write(_ img: RGBImage, to url: URL) throws {
+        let data = Data(try encode(img))
+        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        do {
+            try data.write(to: temp)
+            guard rename(temp.path, url.path) == 0 else { throw ImageError(path: url.path, message: "cannot rename into place") }
+        } catch {
+            try? FileManager.default.removeItem(at: temp)
+            throw error is ImageError ? error : ImageError(path: url.path, message: "cannot write: \(error)")
+        }
+    }
+
+    private static func message(_ image: png_image) -> String {
+        var m = image.message
+        return withUnsafeBytes(of: &m) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+import Torch
+@testable import DiTKit
+
+@Suite("PNG and TensorBoard files", .serialized)
+struct ImageAndLogTests {
+    func gradient(_ w: Int, _ h: Int) -> RGBImage {
+        var img = RGBImage(width: w, height: h)
+        for y in 0..<h { for x in 0..<w { img[x, y] = (UInt8(x * 255 / max(1, w - 1)), UInt8(y * 255 / max(1, h - 1)), 77) } }
+        return img
+    }
+
+    @Test func pngRoundTripAndPillowAgrees() throws {
+        let tmp = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let img = gradient(13, 7)
+        #expect(try PNG.decode(try PNG.encode(img)) == img)
+        let ours = tmp.appendingPathComponent("ours.png")
+        try PNG.write(img, to: ours)
+        // Pillow reads ours; Pillow writes grey, palette and RGBA PNGs that we read as RGB.
+        let report = try runPython("""
+            import sys
+            from PIL import Image
+            im = Image.open(sys.argv[1]); print(im.size, im.mode, list(im.getpixel((12, 6))))
+            base = Image.new("RGB", (5, 4), (10, 200, 30)); base.putpixel((1, 2), (255, 0, 128))
+            base.convert("L").save(sys.argv[2] + "/grey.png")
+            base.convert("P", palette=Image.ADAPTIVE, colors=8).save(sys.argv[2] + "/palette.png")
+            rgba = base.convert("RGBA"); rgba.save(sys.argv[2] + "/rgba.png")
+            Image.new("RGB", (2, 2)).save(sys.argv[2] + "/tiny.jpg")
+            """, arguments: [ours.path, tmp.path])
+        #expect(report.contains("(13, 7) RGB [255, 255, 77]"), "\(report)")
+        let palette = try PNG.read(tmp.appendingPathComponent("palette.png"))
+        #expect(palette.width == 5 && palette.height == 4)
+        #expect(palette[1, 2] == (255, 0, 128) && palette[0, 0] == (10, 200, 30))
+        #expect(try PNG.read(tmp.appendingPathComponent("rgba.png"))[1, 2] == (255, 0, 128))
+        let grey = try PNG.read(tmp.appendingPathComponent("grey.png"))[0, 0]
+        #expect(grey.0 == grey.1 && grey.1 == grey.2)
+        #expect(throws: ImageError.self) { try PNG.read(tmp.appendingPathComponent("tiny.jpg")) }
+        #expect(throws: ImageError.self) { try PNG.read(tmp.appendingPathComponent("missing.png")) }
+        #expect(throws: ImageError.self) { try PNG.decode(Array(try PNG.encode(img).prefix(40))) }
+    }
+
+    @Test func tensorConversion() throws {
+        let img = gradient(4, 3)
+        let t = try img.tensor()
+        #expect(t.shape == [3, 3, 4])
+        #expect(try t.min().item() >= -1 && t.max().item() <= 1)
+        #expect(try RGBImage(tensor: t) == img)
+        #expect(throws: TorchError.self) { try RGBImage(tensor: try Tensor.zeros([4, 3, 3])) }
+    }
+
+    @Test func crc32cKnownValue() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test func tensorBoardReadsOurEventFile() throws {
+        let tmp = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let writer = try TensorBoardWriter(directory: tmp)
+        for step in 1...5 { try writer.scalar("train/loss", 1.0 / Double(step), step: step) }
+        try writer.scalar("train/lr", 3e-4, step: 5)
+        let img = gradient(8, 6)
+        try writer.image("samples", png: try PNG.encode(img), width: 8, height: 6, step: 5)
+        let out = try runPython("""
+            import sys, io
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+            from PIL import Image
+            acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "images": 0}); acc.Reload()
+            print(sorted(acc.Tags()["scalars"]), sorted(acc.Tags()["images"]))
+            print([(e.step, round(e.value, 6)) for e in acc.Scalars("train/loss")])
+            print([(e.step, round(e.value, 8)) for e in acc.Scalars("train/lr")])
+            im = acc.Images("samples")[0]
+            pic = Image.open(io.BytesIO(im.encoded_image_string))
+            print(im.step, im.width, im.height, pic.size, list(pic.getpixel((7, 5))))
+            """, arguments: [tmp.path])
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "['train/loss', 'train/lr'] ['samples']", "\(out)")
+        #expect(lines[1] == "[(1, 1.0), (2, 0.5), (3, 0.333333), (4, 0.25), (5, 0.2)]", "\(out)")
+        #expect(lines[2] == "[(5, 0.0003)]", "\(out)")
+        #expect(lines[3] == "5 8 6 (8, 6) [255, 255, 77]", "\(out)")
+    }
+}
