@@ -7,7 +7,6 @@ so running it again reproduces the files byte for byte.
 import json
 import math
 import os
-import struct
 import sys
 
 import torch
@@ -15,21 +14,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from fixture_io import canonical
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures")
 
 
-def canonical(path):
-    """safetensors writes __metadata__ in hash-map order; sort it so the file is the same on every run."""
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    if "__metadata__" in header:
-        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":")).encode()
-    assert len(text) <= n, "canonical header grew"
-    with open(path, "wb") as f:
-        f.write(data[:8] + text + b" " * (n - len(text)) + data[8 + n:])
 
 
 def save(name, tensors, metadata=None):

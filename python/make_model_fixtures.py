@@ -10,26 +10,16 @@ import argparse
 import json
 import os
 import shutil
-import struct
 import sys
 
 import torch
 from safetensors.torch import save_file
 
+from fixture_io import canonical
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures", "models")
 
 
-def canonical(path):
-    """safetensors writes __metadata__ in hash-map order; sort it so reruns are identical."""
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    if "__metadata__" in header:
-        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":")).encode()
-    with open(path, "wb") as f:
-        f.write(data[:8] + text + b" " * (n - len(text)) + data[8 + n:])
 
 
 def save(tensors, path):

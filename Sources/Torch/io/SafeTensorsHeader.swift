@@ -165,34 +165,16 @@ func encodeSafeTensorsHeader(_ entries: [(name: String, info: SafeTensorInfo)], 
     var json = "{"
     var members: [String] = []
     if !metadata.isEmpty {
-        let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonQuoted($0.key)):\(jsonQuoted($0.value))" }
+        let pairs = metadata.sorted { $0.key < $1.key }.map { "\(JSONValue.quoted($0.key)):\(JSONValue.quoted($0.value))" }
         members.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
     }
     for (name, info) in entries {
         let shape = info.shape.map(String.init).joined(separator: ",")
-        members.append("\(jsonQuoted(name)):{\"dtype\":\"\(info.dtype.safeTensorsName)\",\"shape\":[\(shape)],"
+        members.append("\(JSONValue.quoted(name)):{\"dtype\":\"\(info.dtype.safeTensorsName)\",\"shape\":[\(shape)],"
             + "\"data_offsets\":[\(info.dataOffsets.lowerBound),\(info.dataOffsets.upperBound)]}")
     }
     json += members.joined(separator: ",") + "}"
     var bytes = Array(json.utf8)
     bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - bytes.count % 8) % 8))
     return bytes
-}
-
-private func jsonQuoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
