@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from fixture_io import canonical
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # fixture_io beside this script
+from fixture_io import canonical  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures")
 

@@ -9,13 +9,15 @@ Deterministic: reruns write identical files.
 """
 import json
 import os
+import sys
 import shutil
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, FlowMatchEulerDiscreteScheduler
 from safetensors.torch import save_file
 
-from fixture_io import canonical
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # fixture_io beside this script
+from fixture_io import canonical  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures", "schedulers")
 

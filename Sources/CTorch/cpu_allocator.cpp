@@ -13,6 +13,7 @@
 #include <c10/util/Exception.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -104,7 +105,8 @@ struct CachingCPUAllocator final : c10::Allocator {
   void copy_data(void *dest, const void *src, std::size_t count) const override { default_copy_data(dest, src, count); }
 };
 
-CachingCPUAllocator g_allocator;
+// Never destroyed: c10 keeps pointing at it, and late frees may arrive during static destruction.
+CachingCPUAllocator &g_allocator = *new CachingCPUAllocator();
 
 // Installed when the program loads (after libc10's own registration, which lives in a shared library that is
 // initialised first). DITKIT_CPU_CACHING=0 turns caching off; DITKIT_CPU_CACHE_MB caps what is kept
@@ -113,7 +115,14 @@ struct Installer {
   Installer() {
     Cache &c = cache();
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    c.limit_bytes = pages > 0 && page > 0 ? size_t(pages) * size_t(page) / 4 : size_t(1) << 30;
+    size_t memory = pages > 0 && page > 0 ? size_t(pages) * size_t(page) : size_t(4) << 30;
+    // A container's limit (cgroup v2) can be far below the host's RAM.
+    if (FILE *f = std::fopen("/sys/fs/cgroup/memory.max", "r")) {
+      unsigned long long limit = 0;
+      if (std::fscanf(f, "%llu", &limit) == 1 && limit > 0 && limit < memory) memory = size_t(limit);
+      std::fclose(f);
+    }
+    c.limit_bytes = memory / 4;
     if (const char *mb = std::getenv("DITKIT_CPU_CACHE_MB")) c.limit_bytes = size_t(std::strtoull(mb, nullptr, 10)) << 20;
     if (const char *on = std::getenv("DITKIT_CPU_CACHING")) c.enabled = std::strcmp(on, "0") != 0;
     c10::SetCPUAllocator(&g_allocator, /*priority=*/1);

@@ -181,7 +181,13 @@ void ct_strides(ct_tensor t, int64_t *out) {
 }
 int64_t ct_numel(ct_tensor t) { return t->t.numel(); }
 bool ct_is_contiguous(ct_tensor t) { return t->t.is_contiguous(); }
-void *ct_data_ptr(ct_tensor t) { return t->t.device().is_cpu() ? t->t.data_ptr() : nullptr; }
+void *ct_data_ptr(ct_tensor t) {
+  try {
+    return t->t.device().is_cpu() && t->t.has_storage() ? t->t.data_ptr() : nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
 int ct_copy_to_buffer(ct_tensor t, void *dst, size_t nbytes) {
   CT_STATUS({
     at::Tensor c = t->t.detach().to(at::kCPU).contiguous();
@@ -238,12 +244,17 @@ int ct_normal_(ct_tensor t, double mean, double std, ct_generator g) {
 }
 
 // ---- RNG ----
-void ct_manual_seed(uint64_t seed) { at::manual_seed(seed); }
+void ct_manual_seed(uint64_t seed) {
+  try {
+    at::manual_seed(seed);
+  } catch (...) {
+  }
+}
 ct_generator ct_generator_new(int32_t dev, uint64_t seed) {
   CT_GUARD(nullptr, {
     at::Generator g;
     if (device_type(dev) == at::kCUDA) {
-      g = at::detail::getCUDAHooks().getNewGenerator(0);
+      g = at::detail::getCUDAHooks().getNewGenerator(0);  // device 0; DiTKit samples on one GPU
     } else {
       g = at::make_generator<at::CPUGeneratorImpl>(seed);
     }
@@ -399,6 +410,7 @@ ct_tensor ct_binary_scalar(int32_t op, ct_tensor a, double s) {
     case CT_POW: return wrap(at::pow(x, s));
     case CT_RSUB: return wrap(at::rsub(x, s));
     case CT_RPOW: return wrap(at::pow(at::Scalar(s), x));
+    case CT_RDIV: return wrap(at::reciprocal(x) * s);  // what Python's `s / tensor` does
     case CT_EQ: return wrap(at::eq(x, s));
     case CT_NE: return wrap(at::ne(x, s));
     case CT_LT: return wrap(at::lt(x, s));
@@ -497,8 +509,9 @@ ct_tensor ct_var(ct_tensor a, const int64_t *dims, int64_t ndim, double correcti
 int ct_max_dim(ct_tensor a, int64_t dim, bool keepdim, ct_tensor *values, ct_tensor *indices) {
   CT_STATUS({
     auto r = at::max(a->t, dim, keepdim);
-    *values = wrap(std::get<0>(r));
-    *indices = wrap(std::get<1>(r));
+    // Wrapping cannot throw past this point, so neither handle can leak.
+    *values = wrap(std::move(std::get<0>(r)));
+    *indices = wrap(std::move(std::get<1>(r)));
   });
 }
 ct_tensor ct_argmax(ct_tensor a, int64_t dim, bool has_dim, bool keepdim) {
@@ -523,6 +536,8 @@ ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index) {
 ct_tensor ct_clone(ct_tensor a) { CT_TENSOR(a->t.clone()); }
 ct_tensor ct_contiguous(ct_tensor a) { CT_TENSOR(a->t.contiguous()); }
 ct_tensor ct_alias(ct_tensor a) { CT_TENSOR(a->t); }
+int ct_set_data(ct_tensor t, ct_tensor data) { CT_STATUS(t->t.set_data(data->t)); }
+uint64_t ct_impl_id(ct_tensor t) { return reinterpret_cast<uint64_t>(t->t.unsafeGetTensorImpl()); }
 ct_tensor ct_reshape(ct_tensor a, const int64_t *shape, int64_t ndim) { CT_TENSOR(a->t.reshape(ints(shape, ndim))); }
 ct_tensor ct_view(ct_tensor a, const int64_t *shape, int64_t ndim) { CT_TENSOR(a->t.view(ints(shape, ndim))); }
 ct_tensor ct_expand(ct_tensor a, const int64_t *shape, int64_t ndim) { CT_TENSOR(a->t.expand(ints(shape, ndim))); }

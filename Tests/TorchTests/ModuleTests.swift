@@ -132,3 +132,58 @@ struct ModuleTests {
         #expect(snakeCase("adalnSingle") == "adaln_single")
     }
 }
+
+/// A weight used in two places (tied embeddings, say).
+final class SharedWeights: Module {
+    let a: Linear
+    @Parameter var tied: Tensor
+    override init() {
+        let linear = Linear(3, 3)
+        a = linear
+        tied = linear.weight
+    }
+}
+
+@Suite("Module edge cases", .serialized)
+struct ModuleEdgeCaseTests {
+    /// Like PyTorch, `to()` converts in place: an optimizer created before still trains the same tensors.
+    @Test func toKeepsParameterIdentityForOptimizers() throws {
+        manualSeed(0)
+        let net = Sequential(Linear(3, 2))
+        let before = net.parameters().map(\.implID)
+        let optimizer = try AdamW(net, lr: 0.1)
+        let frozen = net.parameters()[1]
+        try frozen.requiresGrad(false)
+        try net.to(dtype: .float64)
+        #expect(net.parameters().map(\.implID) == before)
+        #expect(net.parameters()[0].dtype == .float64 && !frozen.requiresGrad, "dtype changed, requires_grad kept")
+        let w0 = try net.parameters()[0].doubles()
+        try net(try Tensor.ones([4, 3], dtype: .float64)).sum().backward()
+        try optimizer.step()
+        #expect(try net.parameters()[0].doubles() != w0, "the optimizer still updates the converted weight")
+    }
+
+    @Test func sharedTensorsAreListedOnce() throws {
+        let m = SharedWeights()
+        // As in PyTorch, the first name wins: own parameters come before children's.
+        #expect(m.namedParameters().map(\.0) == ["tied", "a.bias"], "the tied weight is the same tensor as a.weight")
+        #expect(m.stateDict().count == 3, "the state dict still names both")
+    }
+
+    @Test func scalarDividedByTensorIsPythons() throws {
+        let ints = try Tensor([2, 4] as [Int64], shape: [2])
+        #expect(try (0.5 / ints).doubles() == [0.25, 0.125])
+        let x = try Tensor([3.0, 7.0] as [Float], shape: [2])
+        #expect(try (1 / x).floats() == x.reciprocal().floats())
+        // Clipping with an infinite bound measures the norm and leaves gradients alone.
+        let p = try Tensor([3.0, 4.0] as [Float]).requiresGrad(true)
+        try (p * p).sum().backward()
+        #expect(Swift.abs(try clipGradNorm([p], maxNorm: .infinity) - 10) < 1e-5)
+        #expect(try p.grad!.floats() == [6, 8])
+    }
+
+    @Test func deviceNamesRejectOutOfRangeIndices() {
+        #expect(Device(name: "cuda:127") == .cuda(127))
+        #expect(Device(name: "cuda:128") == nil && Device(name: "cuda:4294967296") == nil && Device(name: "cuda:-1") == nil)
+    }
+}

@@ -142,6 +142,8 @@ ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index); /* -1 k
 ct_tensor ct_clone(ct_tensor a);
 ct_tensor ct_contiguous(ct_tensor a);
 ct_tensor ct_alias(ct_tensor a);                  /* a new handle to the same tensor */
+int ct_set_data(ct_tensor t, ct_tensor data);     /* t now holds data's storage, dtype and device (in place) */
+uint64_t ct_impl_id(ct_tensor t);                 /* identity of the underlying tensor (for de-duplication) */
 ct_tensor ct_reshape(ct_tensor a, const int64_t *shape, int64_t ndim);
 ct_tensor ct_view(ct_tensor a, const int64_t *shape, int64_t ndim);
 ct_tensor ct_expand(ct_tensor a, const int64_t *shape, int64_t ndim);

@@ -29,7 +29,9 @@ public final class Attention: Module {
         let q = try split(toQ(x)), k = try split(toK(source)), v = try split(toV(source))
         var bias = mask
         if let m = mask, m.rank == 3 { bias = try m.unsqueezed(1) }  // [B, 1, L] → [B, 1, 1, L]
-        let y = try F.scaledDotProductAttention(q, k, v, mask: bias?.to(q.dtype))
+        // Float masks are additive biases (in the query's dtype); bool masks mean "may attend" and stay bool.
+        if let m = bias, m.dtype.isFloatingPoint { bias = try m.to(q.dtype) }
+        let y = try F.scaledDotProductAttention(q, k, v, mask: bias)
         let merged = try y.transposed(1, 2).reshaped(b, -1, y.size(1) * y.size(3))
         var out = try (toOut[0] as! Linear)(merged)
         if let dropout = toOut[1] as? Dropout { out = try dropout(out) }

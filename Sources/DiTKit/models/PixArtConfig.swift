@@ -85,8 +85,14 @@ public struct PixArtTransformer2DConfig: Equatable, Sendable {
     /// Checks the values that diffusers would reject or that cannot form a model.
     public func validate(file: String = "config.json") throws {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(file: file, key: key, message) }
-        guard numAttentionHeads > 0 else { throw fail("num_attention_heads", "must be positive, got \(numAttentionHeads)") }
-        guard attentionHeadDim > 0 else { throw fail("attention_head_dim", "must be positive, got \(attentionHeadDim)") }
+        guard (1...4096).contains(numAttentionHeads) else { throw fail("num_attention_heads", "must be in 1...4096, got \(numAttentionHeads)") }
+        guard (1...4096).contains(attentionHeadDim) else { throw fail("attention_head_dim", "must be in 1...4096, got \(attentionHeadDim)") }
+        guard (1...1 << 16).contains(inChannels), (1...1 << 16).contains(sampleSize), numLayers <= 4096 else {
+            throw fail("in_channels", "in_channels, sample_size and num_layers must be reasonable sizes")
+        }
+        if let o = outChannels, o > 1 << 16 { throw fail("out_channels", "must be at most 65536, got \(o)") }
+        if let c = captionChannels, c > 1 << 24 { throw fail("caption_channels", "must be at most \(1 << 24), got \(c)") }
+        if let c = crossAttentionDim, c > 1 << 24 { throw fail("cross_attention_dim", "must be at most \(1 << 24), got \(c)") }
         guard inChannels > 0 else { throw fail("in_channels", "must be positive, got \(inChannels)") }
         if let o = outChannels, o <= 0 { throw fail("out_channels", "must be positive, got \(o)") }
         guard numLayers >= 0 else { throw fail("num_layers", "must be >= 0, got \(numLayers)") }
@@ -111,7 +117,7 @@ public struct PixArtTransformer2DConfig: Equatable, Sendable {
         guard (0..<1).contains(dropout) else { throw fail("dropout", "must be in [0, 1), got \(dropout)") }
         if let c = crossAttentionDim, c <= 0 { throw fail("cross_attention_dim", "must be positive, got \(c)") }
         if let c = captionChannels, c <= 0 { throw fail("caption_channels", "must be positive, got \(c)") }
-        if let s = interpolationScale, s <= 0 { throw fail("interpolation_scale", "must be positive, got \(s)") }
+        if let s = interpolationScale, !(s > 0 && s < 1e6) { throw fail("interpolation_scale", "must be in (0, 1e6), got \(s)") }
     }
 
     /// The config.json diffusers writes for this model (every __init__ key).

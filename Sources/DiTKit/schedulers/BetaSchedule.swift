@@ -93,6 +93,7 @@ struct BetaSchedule: Equatable {
 
 /// Dynamic thresholding (Imagen): clamp x̂₀ to the per-sample quantile s of |x̂₀| (at least 1) and divide by s.
 func thresholdSample(_ sample: Tensor, ratio: Double, maxValue: Double) throws -> Tensor {
+    guard sample.rank >= 1 else { throw TorchError("thresholding needs a batch dimension, got a scalar") }
     let dtype = sample.dtype
     var x = dtype == .float32 || dtype == .float64 ? sample : try sample.to(.float32)
     let shape = x.shape

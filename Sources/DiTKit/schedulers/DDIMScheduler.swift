@@ -48,6 +48,11 @@ public final class DDIMScheduler: NoiseScheduler {
         -> SchedulerStepOutput
     {
         guard let n = numInferenceSteps else { throw TorchError("call setTimesteps before step") }
+        guard timestep.isFinite, timestep >= 0, timestep < Double(numTrainTimesteps), sample.rank >= 2,
+              modelOutput.rank == sample.rank else {
+            throw TorchError("step needs a timestep in [0, \(numTrainTimesteps)) and [B, C, ...] tensors; got \(timestep), "
+                + "\(modelOutput.shape) and \(sample.shape)")
+        }
         let t = Int(timestep)
         guard t >= 0, t < numTrainTimesteps else { throw TorchError("timestep \(t) is outside [0, \(numTrainTimesteps))") }
         let prevT = t - numTrainTimesteps / n

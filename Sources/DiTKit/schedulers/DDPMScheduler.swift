@@ -162,6 +162,11 @@ public final class DDPMScheduler: NoiseScheduler {
     public func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
         -> SchedulerStepOutput
     {
+        guard timestep.isFinite, timestep >= 0, timestep < Double(numTrainTimesteps), sample.rank >= 2,
+              modelOutput.rank == sample.rank else {
+            throw TorchError("step needs a timestep in [0, \(numTrainTimesteps)) and [B, C, ...] tensors; got \(timestep), "
+                + "\(modelOutput.shape) and \(sample.shape)")
+        }
         let t = Int(timestep)
         guard t >= 0, t < numTrainTimesteps else { throw TorchError("timestep \(t) is outside [0, \(numTrainTimesteps))") }
         let prevT = try previousTimestep(t)

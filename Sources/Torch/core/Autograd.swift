@@ -23,6 +23,11 @@ extension Tensor {
     public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) throws {
         try check(ct_backward(handle, gradient?.handle, retainGraph))
     }
+    /// Replaces this tensor's data (storage, dtype, device) in place, keeping its identity and requires_grad.
+    public func setData(_ data: Tensor) throws { try check(ct_set_data(handle, data.handle)) }
+    /// Identity of the underlying libtorch tensor: equal for two Swift handles of the same tensor.
+    public var implID: UInt64 { ct_impl_id(handle) }
+
     /// The same data, cut from the autograd graph.
     public func detach() throws -> Tensor { try wrap(ct_detach(handle)) }
 }

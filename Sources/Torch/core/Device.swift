@@ -33,7 +33,8 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         let lower = name.lowercased()
         if lower == "cpu" { self = .cpu; return }
         if lower == "cuda" { self = .cuda(0); return }
-        if lower.hasPrefix("cuda:"), let i = Int(lower.dropFirst(5)), i >= 0 { self = .cuda(i); return }
+        // libtorch stores device indices in an int8.
+        if lower.hasPrefix("cuda:"), let i = Int(lower.dropFirst(5)), (0...127).contains(i) { self = .cuda(i); return }
         return nil
     }
 }

@@ -50,7 +50,9 @@ public enum F {
     public static func interpolate(_ x: Tensor, scaleFactor: Double, mode: InterpolationMode = .nearest,
                                    alignCorners: Bool = false) throws -> Tensor {
         guard x.rank == 4 else { throw TorchError("interpolate expects a 4-D [N, C, H, W] tensor, got \(x.shape)") }
-        guard scaleFactor > 0 else { throw TorchError("interpolate expects scaleFactor > 0, got \(scaleFactor)") }
+        guard scaleFactor > 0, scaleFactor.isFinite, Double(max(x.size(2), x.size(3))) * scaleFactor < 1e9 else {
+            throw TorchError("interpolate expects a finite scaleFactor > 0, got \(scaleFactor)")
+        }
         let h = Int((Double(x.size(2)) * scaleFactor).rounded(.down))
         let w = Int((Double(x.size(3)) * scaleFactor).rounded(.down))
         return try wrap(ct_interpolate(x.handle, Int64(h), Int64(w), Int32(mode == .nearest ? CT_NEAREST : CT_BILINEAR),

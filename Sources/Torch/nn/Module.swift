@@ -51,10 +51,10 @@ open class Module {
     /// Every parameter with its dotted key, own first and then each child's, like named_parameters().
     /// A tensor shared by two modules is listed once, under its first key.
     public func namedParameters() -> [(String, Tensor)] {
-        var seen = Set<ObjectIdentifier>()
+        var seen = Set<UInt64>()
         var out: [(String, Tensor)] = []
         visit(prefix: "") { prefix, module in
-            for (name, t) in module.directParameters() where seen.insert(ObjectIdentifier(t)).inserted {
+            for (name, t) in module.directParameters() where seen.insert(t.implID).inserted {
                 out.append((prefix + name, t))
             }
         }
@@ -113,14 +113,18 @@ open class Module {
         return report
     }
 
-    /// Moves every parameter and buffer to `device` / `dtype` (floating-point tensors only change dtype).
+    /// Moves every parameter and buffer to `device` / `dtype` (floating-point tensors only change dtype), in
+    /// place like PyTorch's Module.to: the same tensors keep their identity, so an optimizer or EMA made earlier
+    /// still holds them, and requires_grad and sharing are kept.
     public func to(_ device: Device? = nil, dtype: DType? = nil) throws {
+        var done = Set<UInt64>()
         try visitSlots { box in
-            guard let t = box.tensor else { return }
+            guard let t = box.tensor, done.insert(t.implID).inserted else { return }
             let targetType = (dtype != nil && t.dtype.isFloatingPoint) ? dtype! : t.dtype
             let targetDevice = device ?? t.device
             if targetType == t.dtype && targetDevice == t.device { return }
-            try box.assign(try withNoGrad { try t.to(targetDevice, targetType) })
+            try t.setData(try withNoGrad { try t.to(targetDevice, targetType) })
+            t.zeroGrad()
         }
     }
 

@@ -11,7 +11,7 @@ public enum LRSchedule: Equatable, Sendable {
     /// Parses a config name ("constant", "constant_with_warmup", "linear", "cosine").
     public init(name: String, warmupSteps: Int, totalSteps: Int) throws {
         switch name {
-        case "constant": self = warmupSteps > 0 ? .constantWithWarmup(warmupSteps: warmupSteps) : .constant
+        case "constant": self = .constant  // diffusers' "constant" ignores warmup_steps
         case "constant_with_warmup": self = .constantWithWarmup(warmupSteps: warmupSteps)
         case "linear": self = .linear(warmupSteps: warmupSteps, totalSteps: totalSteps)
         case "cosine": self = .cosine(warmupSteps: warmupSteps, totalSteps: totalSteps)
