@@ -37,6 +37,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(
@@ -52,7 +53,7 @@ let package = Package(
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        .target(name: "DiTKit", dependencies: ["Torch", "CPNG"]),
+        .target(name: "DiTKit", dependencies: ["Torch", "CPNG", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "dit",
             dependencies: ["DiTKit", "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]

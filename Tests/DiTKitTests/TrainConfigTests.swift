@@ -1,0 +1,283 @@
+import Foundation
+import Testing
+import Torch
+@testable import DiTKit
+
+/// The smallest valid config: every required key, nothing else.
+private let minimalYAML = """
+    run:
+      name: test
+    data:
+      cache: cache/shapes
+      image_size: 32
+    model:
+      hidden_size: 64
+      num_layers: 2
+      num_heads: 4
+      patch_size: 2
+      in_channels: 3
+      sample_size: 32
+    text_encoder:
+      type: clip
+    scheduler:
+      objective: epsilon
+    optimizer:
+      learning_rate: 1.0e-3
+    training:
+      batch_size: 8
+      max_steps: 100
+
+    """
+
+/// `minimalYAML` with each (old, new) line replaced; a replacement must match exactly once.
+private func edited(_ edits: (String, String)...) -> String { edited(edits) }
+
+private func edited(_ edits: [(String, String)]) -> String {
+    var text = minimalYAML
+    for (old, new) in edits {
+        precondition(text.components(separatedBy: old).count == 2, "'\(old)' is not in the minimal config once")
+        text = text.replacingOccurrences(of: old, with: new)
+    }
+    return text
+}
+
+/// The ConfigError that `yaml` gives (the test fails if it loads).
+private func problems(_ yaml: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+    do {
+        let config = try TrainConfig(yaml: yaml, source: "test.yaml")
+        Issue.record("expected a ConfigError, loaded \(config)", sourceLocation: sourceLocation)
+        return ""
+    } catch let error as ConfigError {
+        #expect(error.file == "test.yaml", sourceLocation: sourceLocation)
+        return error.description
+    } catch {
+        Issue.record("expected a ConfigError, got \(error)", sourceLocation: sourceLocation)
+        return ""
+    }
+}
+
+private let configsDirectory = packageRoot.appendingPathComponent("configs")
+
+@Suite struct TrainConfigTests {
+    @Test func tinyCPUConfigLoads() throws {
+        let c = try TrainConfig.load(configsDirectory.appendingPathComponent("tiny-cpu.yaml"))
+        #expect(c.run.name == "tiny-cpu" && c.run.outputDir == "runs" && c.run.device == .cpu)
+        #expect(c.run.sampleEvery == 500 && c.run.checkpointEvery == 500 && c.run.sampler == .ddim)
+        #expect(c.run.directory.path.hasSuffix("runs/tiny-cpu"))
+        #expect(c.data.cache == "cache/shapes" && c.data.imageSize == 32 && c.data.captionDropout == 0.1)
+        #expect(c.vae == nil)
+        let m = c.model
+        #expect(m.hiddenSize == 128 && m.numLayers == 6 && m.numHeads == 4 && m.attentionHeadDim == 32)
+        #expect(m.patchSize == 2 && m.inChannels == 3 && m.outChannels == 3 && m.sampleSize == 32)
+        #expect(c.textEncoder == TrainConfig.TextEncoder(type: .clip, path: nil, hiddenSize: 128, numLayers: 2,
+                                                         numHeads: 4, maxLength: 16, trainable: true))
+        #expect(c.scheduler.objective == .epsilon && c.scheduler.betaSchedule == "linear")
+        #expect(c.optimizer.learningRate == 3e-4 && c.optimizer.lrSchedule == "cosine" && c.optimizer.warmupSteps == 100)
+        #expect(c.optimizer.emaDecay == 0.999 && c.optimizer.maxGradNorm == 1.0)
+        #expect(c.training.batchSize == 32 && c.training.maxSteps == 3000 && c.training.numEpochs == nil)
+        #expect(c.training.mixedPrecision == .no)
+        // The sample prompts are captions the shapes data set can draw.
+        #expect(c.run.samplePrompts.count == 8)
+        for prompt in c.run.samplePrompts {
+            #expect(ShapeAttributes(caption: prompt)?.caption() == prompt, "\(prompt)")
+        }
+        let p = c.pixArtConfig
+        #expect(p.numAttentionHeads == 4 && p.attentionHeadDim == 32 && p.innerDim == 128 && p.numLayers == 6)
+        #expect(p.inChannels == 3 && p.outChannels == 3 && p.sampleSize == 32 && p.patchSize == 2)
+        #expect(p.crossAttentionDim == 128 && p.captionChannels == 128 && p.resolvedUseAdditionalConditions == false)
+        try p.validate()
+    }
+
+    @Test func rtx4090ConfigLoads() throws {
+        let c = try TrainConfig.load(configsDirectory.appendingPathComponent("rtx4090-256.yaml"))
+        #expect(c.run.device == .cuda(0))
+        #expect(c.vae?.path == "models/sd-vae-ft-mse")
+        #expect(c.data.imageSize == 256 && c.data.cache == "cache/coco-256")
+        let m = c.model
+        #expect(m.hiddenSize == 384 && m.numLayers == 8 && m.numHeads == 6 && m.attentionHeadDim == 64)
+        #expect(m.inChannels == 4 && m.outChannels == 4 && m.sampleSize == 32 && m.patchSize == 2)
+        #expect(c.textEncoder.type == .minilm && c.textEncoder.path == "models/all-MiniLM-L6-v2")
+        #expect(!c.textEncoder.trainable && c.textEncoder.maxLength == 64)
+        #expect(c.training.batchSize == 4 && c.training.gradientAccumulationSteps == 4 && c.training.effectiveBatchSize == 16)
+        #expect(c.training.numEpochs == 50 && c.training.maxSteps == nil && c.training.mixedPrecision == .fp16)
+        #expect(c.optimizer.learningRate == 1e-4 && c.optimizer.lrSchedule == "constant_with_warmup")
+        #expect(c.optimizer.warmupSteps == 500 && c.optimizer.emaDecay == 0.9999 && c.optimizer.maxGradNorm == 1.0)
+        #expect(c.pixArtConfig.captionChannels == 384 && c.pixArtConfig.innerDim == 384)
+        #expect(c.pixArtConfig(captionChannels: 768).captionChannels == 768)
+        try c.pixArtConfig.validate()
+    }
+
+    @Test func defaultsAreFilledIn() throws {
+        let c = try TrainConfig(yaml: minimalYAML, source: "minimal.yaml")
+        let r = c.run
+        #expect(r.outputDir == "runs" && r.seed == 0 && r.device == .cpu && r.threads == 0 && r.logEvery == 10)
+        #expect(r.sampleEvery == 0 && r.checkpointEvery == 0 && r.keepLast == 3 && r.samplePrompts.isEmpty)
+        #expect(r.sampleSteps == 25 && r.cfgScale == 4.0 && r.sampler == .ddim)
+        #expect(c.data.captionDropout == 0.1)
+        #expect(c.model.attentionHeadDim == 16 && c.model.outChannels == 3 && !c.model.learnSigma)
+        #expect(c.model.crossAttentionDim == 64)
+        #expect(c.textEncoder == TrainConfig.TextEncoder(type: .clip, path: nil, hiddenSize: 128, numLayers: 2,
+                                                         numHeads: 4, maxLength: 77, trainable: true))
+        #expect(c.vae == nil)
+        #expect(c.scheduler == TrainConfig.Scheduler(objective: .epsilon, numTrainTimesteps: 1000,
+                                                     betaSchedule: "linear", shift: 1.0))
+        #expect(c.optimizer == TrainConfig.Optimizer(learningRate: 1e-3, betas: [0.9, 0.999], weightDecay: 0, eps: 1e-8,
+                                                     maxGradNorm: 1.0, lrSchedule: "constant", warmupSteps: 0,
+                                                     emaDecay: 0.9999))
+        #expect(c.training == TrainConfig.Training(batchSize: 8, gradientAccumulationSteps: 1, maxSteps: 100,
+                                                   numEpochs: nil, mixedPrecision: .no))
+    }
+
+    @Test func defaultsThatDependOnOtherKeys() throws {
+        let flow = try TrainConfig(yaml: edited(("objective: epsilon", "objective: flow")), source: "t.yaml")
+        #expect(flow.run.sampler == .euler)
+        let sigma = try TrainConfig(yaml: edited(("in_channels: 3", "in_channels: 3\n  learn_sigma: true")), source: "t.yaml")
+        #expect(sigma.model.outChannels == 6 && sigma.pixArtConfig.resolvedOutChannels == 6)
+        let minilm = try TrainConfig(yaml: edited(("type: clip", "type: minilm\n  path: models/minilm")), source: "t.yaml")
+        #expect(!minilm.textEncoder.trainable && !minilm.textEncoder.isNew)
+        #expect(minilm.pixArtConfig.captionChannels == 384)
+        let pretrainedCLIP = try TrainConfig(yaml: edited(("type: clip", "type: clip\n  path: models/clip")), source: "t.yaml")
+        #expect(!pretrainedCLIP.textEncoder.trainable && pretrainedCLIP.pixArtConfig.captionChannels == nil)
+        let noEMA = try TrainConfig(yaml: edited(("learning_rate: 1.0e-3", "learning_rate: 1.0e-3\n  ema_decay: null\n  max_grad_norm: ~")),
+                                    source: "t.yaml")
+        #expect(noEMA.optimizer.emaDecay == nil && noEMA.optimizer.maxGradNorm == nil)
+    }
+
+    @Test func numbersAsYAMLWritesThem() throws {
+        let c = try TrainConfig(yaml: edited(("learning_rate: 1.0e-3", "learning_rate: 1e-4\n  eps: 1"),
+                                             ("max_steps: 100", "max_steps: 1e4"), ("name: test", "name: test\n  seed: 0x10")),
+                                source: "t.yaml")
+        #expect(c.optimizer.learningRate == 1e-4 && c.optimizer.eps == 1 && c.training.maxSteps == 10_000 && c.run.seed == 16)
+        #expect(problems(edited(("max_steps: 100", "max_steps: 1.5"))).contains("expected an integer, found the number 1.5"))
+        #expect(problems(edited(("max_steps: 100", "max_steps: 99999999999999999999"))).contains("out of range"))
+        #expect(problems(edited(("learning_rate: 1.0e-3", "learning_rate: .inf"))).contains("finite"))
+    }
+
+    @Test func mixedPrecisionAcceptsUnquotedNo() throws {
+        for spelling in ["no", "\"no\"", "false", "bf16"] {
+            let c = try TrainConfig(yaml: edited(("max_steps: 100", "max_steps: 100\n  mixed_precision: \(spelling)")),
+                                    source: "t.yaml")
+            #expect(c.training.mixedPrecision == (spelling == "bf16" ? .bf16 : .no), "\(spelling)")
+        }
+        #expect(problems(edited(("max_steps: 100", "max_steps: 100\n  mixed_precision: true")))
+            .contains("training.mixed_precision"))
+    }
+
+    @Test func canonicalYAMLRoundTrips() throws {
+        let configs = [
+            try TrainConfig.load(configsDirectory.appendingPathComponent("tiny-cpu.yaml")),
+            try TrainConfig.load(configsDirectory.appendingPathComponent("rtx4090-256.yaml")),
+            try TrainConfig(yaml: minimalYAML, source: "minimal.yaml"),
+            try TrainConfig(yaml: edited(("name: test", "name: \"2024: \\\"quoted\\\" \\\\ run\""),
+                                         ("cache: cache/shapes", "cache: 'no'"),
+                                         ("objective: epsilon", "objective: flow\n  shift: 3.0"),
+                                         ("type: clip", "type: clip\n  path: models/clip")), source: "odd.yaml"),
+        ]
+        for c in configs {
+            let again = try TrainConfig(yaml: c.canonicalYAML, source: "canonical.yaml")
+            #expect(again == c, "\(c.canonicalYAML)")
+            #expect(again.hash == c.hash && again.canonicalYAML == c.canonicalYAML)
+            #expect(c.hash.count == 16 && c.hash.allSatisfy(\.isHexDigit))
+        }
+        #expect(configs[3].run.name == "2024: \"quoted\" \\ run" && configs[3].data.cache == "no")
+        // Keys in schema order, defaults spelled out.
+        let text = configs[2].canonicalYAML
+        let sections = text.split(separator: "\n").filter { !$0.hasPrefix(" ") }.map { $0.split(separator: ":")[0] }
+        #expect(sections == ["run", "data", "model", "text_encoder", "vae", "scheduler", "optimizer", "training"])
+        #expect(text.contains("  ema_decay: 0.9999\n") && text.contains("  mixed_precision: \"no\"\n"))
+        #expect(text.contains("  attention_head_dim: 16\n") && text.contains("vae: null\n"))
+    }
+
+    @Test func hashIgnoresFormattingButNotValues() throws {
+        let base = try TrainConfig(yaml: minimalYAML, source: "t.yaml")
+        // Comments and spelled-out defaults do not change what is trained.
+        let same = try TrainConfig(yaml: "# a comment\n" + edited(("name: test", "name: test   # the run\n  seed: 0")),
+                                   source: "t.yaml")
+        #expect(same.hash == base.hash)
+        for change in [("name: test", "name: other"), ("learning_rate: 1.0e-3", "learning_rate: 2.0e-3"),
+                       ("max_steps: 100", "max_steps: 101")] {
+            let changed = try TrainConfig(yaml: edited(change), source: "t.yaml")
+            #expect(changed.hash != base.hash, "\(change)")
+        }
+        var mutated = base
+        mutated.optimizer.emaDecay = nil
+        #expect(mutated.hash != base.hash)
+    }
+
+    @Test(arguments: [
+        // (what is wrong, the edit, the key path the error must name)
+        ("unknown section", ("training:", "trainig:\n  x: 1\ntraining:"), "trainig"),
+        ("unknown nested key", ("num_layers: 2", "num_layers: 2\n  hiden_size: 3"), "model.hiden_size"),
+        ("heads do not divide hidden", ("num_heads: 4", "num_heads: 5"), "model.num_heads"),
+        ("patch does not divide sample", ("patch_size: 2", "patch_size: 3"), "model.patch_size"),
+        ("attention_head_dim", ("num_heads: 4", "num_heads: 4\n  attention_head_dim: 32"), "model.attention_head_dim"),
+        ("negative learning rate", ("learning_rate: 1.0e-3", "learning_rate: -1.0e-3"), "optimizer.learning_rate"),
+        ("both durations", ("max_steps: 100", "max_steps: 100\n  num_epochs: 3"), "training.max_steps"),
+        ("no duration", ("max_steps: 100", "num_epochs: null"), "training.max_steps"),
+        ("string for an int", ("batch_size: 8", "batch_size: \"8\""), "training.batch_size"),
+        ("euler with epsilon", ("name: test", "name: test\n  sampler: euler"), "run.sampler"),
+        ("minilm without path", ("type: clip", "type: minilm"), "text_encoder.path"),
+        ("image_size vs sample_size", ("image_size: 32", "image_size: 64"), "data.image_size"),
+        ("image_size with a VAE", ("training:", "vae:\n  path: models/vae\ntraining:"), "data.image_size"),
+        ("bad device", ("name: test", "name: test\n  device: gpu"), "run.device"),
+        ("missing required key", ("  hidden_size: 64\n", ""), "model.hidden_size"),
+        ("missing section", ("scheduler:\n  objective: epsilon\n", ""), "scheduler"),
+        ("out_channels", ("in_channels: 3", "in_channels: 3\n  out_channels: 4"), "model.out_channels"),
+        ("cross_attention_dim", ("in_channels: 3", "in_channels: 3\n  cross_attention_dim: 32"), "model.cross_attention_dim"),
+        ("fp16 on cpu", ("max_steps: 100", "max_steps: 100\n  mixed_precision: fp16"), "training.mixed_precision"),
+        ("shift without flow", ("objective: epsilon", "objective: epsilon\n  shift: 3.0"), "scheduler.shift"),
+        ("clip shape with a path", ("type: clip", "type: minilm\n  path: m\n  hidden_size: 384"), "text_encoder.hidden_size"),
+        ("betas", ("learning_rate: 1.0e-3", "learning_rate: 1.0e-3\n  betas: [0.9]"), "optimizer.betas"),
+        ("bad run name", ("name: test", "name: a/b"), "run.name"),
+        ("caption dropout", ("image_size: 32", "image_size: 32\n  caption_dropout: 1.0"), "data.caption_dropout"),
+        ("unknown choice", ("objective: epsilon", "objective: x0"), "scheduler.objective"),
+    ] as [(String, (String, String), String)])
+    func invalidConfigNamesTheKey(_ what: String, _ edit: (String, String), _ key: String) {
+        let text = problems(edited(edit))
+        #expect(text.contains(key), "\(what): \(text)")
+    }
+
+    @Test func errorsSayWhatWasExpectedAndWhere() {
+        let typo = problems(edited(("num_layers: 2", "num_layers: 2\n  hiden_size: 64"), ("  hidden_size: 64\n", "")))
+        // The typo is reported once, with a suggestion and its line, not also as a missing hidden_size.
+        #expect(typo == "test.yaml: model.hiden_size: unknown key (did you mean hidden_size?) (line 8)")
+        let misplaced = problems(edited(("batch_size: 8", "batch_size: 8\n  learning_rate: 0.1")))
+        #expect(misplaced.contains("training.learning_rate: unknown key (it belongs in the optimizer section)"))
+        let type = problems(edited(("batch_size: 8", "batch_size: eight")))
+        #expect(type.contains("expected an integer, found the string \"eight\""))
+        let heads = problems(edited(("num_heads: 4", "num_heads: 5")))
+        #expect(heads.contains("5") && heads.contains("64"))
+        let ddimFlow = problems(edited(("objective: epsilon", "objective: flow"), ("name: test", "name: test\n  sampler: ddim")))
+        #expect(ddimFlow.contains("run.sampler: ddim cannot sample the flow objective (expected euler)"))
+        let device = problems(edited(("name: test", "name: test\n  device: gpu")))
+        #expect(device.contains("'gpu'") && device.contains("cuda:N"))
+    }
+
+    @Test func reportsEveryProblemAtOnce() {
+        let text = problems(edited(("num_layers: 2", "num_layers: 2\n  hiden_size: 64"),
+                                   ("learning_rate: 1.0e-3", "learning_rate: -1"),
+                                   ("name: test", "name: test\n  sampler: euler")))
+        #expect(text.hasPrefix("test.yaml: 3 problems:\n"), "\(text)")
+        #expect(text.contains("model.hiden_size") && text.contains("optimizer.learning_rate") && text.contains("run.sampler"))
+        // In file order.
+        let order = ["run.sampler", "model.hiden_size", "optimizer.learning_rate"].map { text.range(of: $0)!.lowerBound }
+        #expect(order == order.sorted())
+    }
+
+    @Test func malformedYAMLNamesTheFile() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("broken.yaml")
+        try "run:\n  name: [unclosed\ndata: {\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect {
+            try TrainConfig.load(file)
+        } throws: { error in
+            let text = "\(error)"
+                return error is ConfigError && text.contains(file.path) && text.contains("not valid YAML")
+        }
+        #expect(throws: ConfigError.self) { try TrainConfig.load(dir.appendingPathComponent("missing.yaml")) }
+        #expect(problems("").contains("empty"))
+        #expect(problems("- a list\n").contains("expected a mapping of the sections"))
+        #expect(problems("run:\n  name: a\nrun:\n  name: b\n").contains("duplicate key run"))
+    }
+}
