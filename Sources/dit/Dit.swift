@@ -5,6 +5,17 @@ struct Dit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit",
         abstract: "DiTKit: train and sample text-to-image Diffusion Transformers in Swift on libtorch.",
-        subcommands: [Info.self, Demo.self, Forward.self]
+        subcommands: [Info.self, Shapes.self, Prepare.self, Train.self, Generate.self, Eval.self, Forward.self, Demo.self]
     )
+
+    /// `--resume` with no path after it means "the latest checkpoint", which the argument parser cannot express
+    /// for an option that otherwise takes a value.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        for i in arguments.indices where arguments[i] == "--resume"
+            && (i + 1 == arguments.count || arguments[i + 1].hasPrefix("-")) {
+            arguments[i] = "--resume-latest"
+        }
+        main(arguments)
+    }
 }

@@ -157,3 +157,20 @@ struct PixArtTests {
         }
     }
 }
+
+@Suite("Attention masks", .serialized)
+struct AttentionMaskTests {
+    /// A boolean keep-mask and the equivalent −10000 bias give the same attention.
+    @Test func boolAndAdditiveMasksAgree() throws {
+        manualSeed(1)
+        let attn = Attention(queryDim: 8, crossAttentionDim: 6, heads: 2, dimHead: 4, bias: true)
+        let x = try Tensor.randn([2, 5, 8]), ctx = try Tensor.randn([2, 4, 6])
+        let keep = try Tensor([true, true, false, false, true, true, true, false], shape: [2, 1, 4])
+        let bias = try (1 - keep.to(.float32)) * -10000.0
+        let a = try withNoGrad { try attn(x, context: ctx, mask: keep) }
+        let b = try withNoGrad { try attn(x, context: ctx, mask: bias) }
+        #expect(try maxAbsDiff(a, b) < 1e-5)
+        let unmasked = try withNoGrad { try attn(x, context: ctx) }
+        #expect(try maxAbsDiff(a, unmasked) > 1e-3, "the mask has an effect")
+    }
+}

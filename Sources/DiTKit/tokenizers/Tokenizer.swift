@@ -170,6 +170,25 @@ public struct Tokenizer: Sendable {
         return tokens
     }
 
+    /// The words the model would see: normalised and pre-tokenised text, special tokens left out
+    /// (used to build a word-level vocabulary from captions).
+    public func preTokenize(_ text: String) throws -> [String] {
+        var words: [String] = []
+        for piece in addedVocabulary.splitRaw(text.scalarArray) {
+            guard case let .text(raw) = piece else { continue }
+            let normalized = normalizer?.normalize(raw) ?? raw
+            for inner in addedVocabulary.splitNormalized(normalized) {
+                guard case let .text(part) = inner else { continue }
+                for word in preTokenizer?.split([part]) ?? [part] where !word.isEmpty {
+                    var s = ""
+                    s.unicodeScalars.append(contentsOf: word)
+                    words.append(s)
+                }
+            }
+        }
+        return words
+    }
+
     // MARK: Decoding
 
     /// Text for `ids` through the file's decoder; ids with no token are skipped.

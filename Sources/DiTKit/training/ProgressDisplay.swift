@@ -1,0 +1,50 @@
+import Foundation
+
+/// Training progress: a redrawn bar on a terminal, plain lines (every `logEvery` steps) when output is a pipe or
+/// file, so CI logs stay readable.
+public final class ProgressDisplay {
+    let total: Int
+    let interactive: Bool
+    let logEvery: Int
+    let start = Date()
+    var startStep: Int
+
+    public init(total: Int, startStep: Int = 0, logEvery: Int) {
+        self.total = total
+        self.startStep = startStep
+        self.logEvery = max(1, logEvery)
+        interactive = isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    /// Seconds-per-step based rate since this display began.
+    public func rate(at step: Int) -> Double {
+        let elapsed = Date().timeIntervalSince(start)
+        return elapsed > 0 ? Double(step - startStep) / elapsed : 0
+    }
+
+    public func update(step: Int, loss: Double, lr: Double) {
+        let itPerSec = rate(at: step)
+        let eta = itPerSec > 0 ? Double(total - step) / itPerSec : 0
+        let stats = String(format: "loss %.4f  lr %.2e  %.2f it/s  ETA %@", loss, lr, itPerSec, Self.clock(eta))
+        if interactive {
+            let width = 30, filled = total > 0 ? width * step / total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            FileHandle.standardOutput.write(Data("\r\u{1B}[2K[\(bar)] \(step)/\(total)  \(stats)".utf8))
+            if step == total { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        } else if step % logEvery == 0 || step == total {
+            print("step \(step)/\(total)  \(stats)")
+        }
+    }
+
+    /// A line that must not be overwritten by the bar.
+    public func message(_ text: String) {
+        if interactive { FileHandle.standardOutput.write(Data("\r\u{1B}[2K".utf8)) }
+        print(text)
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+        let s = Int(seconds)
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%02d:%02d", s / 60, s % 60)
+    }
+}

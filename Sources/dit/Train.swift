@@ -1,0 +1,35 @@
+import ArgumentParser
+import DiTKit
+import Foundation
+import Torch
+
+/// `dit train --config CONFIG [--resume [PATH]]`.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a DiT from a prepared cache.")
+
+    @Option(help: "Training config (YAML).") var config: String
+    @Option(help: "Continue from a checkpoint: a step directory; `--resume` alone takes the run's latest.")
+    var resume: String?
+    @Flag(help: "Continue from the run's latest checkpoint (what a bare --resume means).") var resumeLatest = false
+    @Option(help: "Override training.max_steps (for quick trials).") var maxSteps: Int?
+
+    func run() throws {
+        var c = try TrainConfig.load(URL(fileURLWithPath: config))
+        if let maxSteps { c.training.maxSteps = maxSteps; c.training.numEpochs = nil }
+        var from: URL?
+        if let path = resume {
+            from = URL(fileURLWithPath: path)
+        } else if resumeLatest {
+            let folder = URL(fileURLWithPath: c.run.outputDir).appendingPathComponent(c.run.name).appendingPathComponent("checkpoints")
+            guard let latest = Checkpoint.latest(in: folder) else { throw ValidationError("no checkpoint to resume in \(folder.path)") }
+            from = latest
+        }
+        let trainer = try Trainer(config: c, resume: from)
+        if let from { print("resuming from \(from.path) at step \(trainer.state.step)") }
+        print("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
+            + (trainer.models.textEncoder.map { ", \($0.parameterCount) text-encoder parameters" } ?? "")
+            + ", \(trainer.data.count) samples, \(trainer.totalSteps) steps on \(c.run.device)")
+        let loss = try trainer.train()
+        print(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
+    }
+}

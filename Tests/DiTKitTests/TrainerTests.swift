@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import Torch
+@testable import DiTKit
+
+/// A 48-image shapes cache shared by the trainer tests.
+let trainerFixture: Result<URL, Error> = Result {
+    let dir = try temporaryDirectory()
+    try ShapesDatasetWriter.write(to: dir.appendingPathComponent("shapes"), count: 48, seed: 3)
+    try CachePreparer.prepare(imageFolder: dir.appendingPathComponent("shapes"), output: dir.appendingPathComponent("cache"),
+                              options: CachePreparer.Options(imageSize: 32, maxLength: 12))
+    return dir
+}
+
+func tinyConfig(_ dir: URL, name: String, steps: Int, extra: String = "", checkpointEvery: Int = 0,
+                learningRate: String = "1.0e-3") throws -> TrainConfig {
+    try TrainConfig(yaml: """
+        run:
+          name: \(name)
+          output_dir: \(dir.appendingPathComponent("runs").path)
+          seed: 7
+          log_every: 2
+          checkpoint_every: \(checkpointEvery)
+          keep_last: 2
+          sample_prompts: ["a small red circle at the top left", "a large blue square in the center"]
+          sample_steps: 3
+        data:
+          cache: \(dir.appendingPathComponent("cache").path)
+          image_size: 32
+          caption_dropout: 0.2
+        model:
+          hidden_size: 32
+          num_layers: 1
+          num_heads: 2
+          patch_size: 4
+          in_channels: 3
+          sample_size: 32
+        text_encoder:
+          type: clip
+          hidden_size: 32
+          num_layers: 1
+          num_heads: 2
+          max_length: 12
+        scheduler:
+          objective: epsilon
+        optimizer:
+          learning_rate: \(learningRate)
+          lr_schedule: cosine
+          warmup_steps: 2
+          ema_decay: 0.9
+        training:
+          batch_size: 8
+          max_steps: \(steps)
+        \(extra)
+        """, source: "test.yaml")
+}
+
+@Suite("Trainer", .serialized)
+struct TrainerTests {
+    @Test func lossGoesDownAndLogsAreReadable() throws {
+        let dir = try trainerFixture.get()
+        let config = try tinyConfig(dir, name: "down", steps: 30, learningRate: "3.0e-3")
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        var losses: [Double] = []
+        trainer.onStep = { _, l in losses.append(l) }
+        try trainer.train()
+        let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
+        #expect(last < first * 0.8, "loss \(first) -> \(last)")
+        // TensorBoard: one loss scalar per log_every steps, the lr, and a sample grid at the end.
+        let out = try runPython("""
+            import sys, io
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+            from PIL import Image
+            acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "images": 0}); acc.Reload()
+            loss = acc.Scalars("train/loss")
+            print(len(loss), [e.step for e in loss][:3], len(acc.Scalars("train/lr")), len(acc.Scalars("train/grad_norm")))
+            img = acc.Images("samples")[-1]
+            print(img.step, Image.open(io.BytesIO(img.encoded_image_string)).size)
+            """, arguments: [trainer.runDirectory.appendingPathComponent("logs").path])
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "15 [2, 4, 6] 15 15", "\(out)")
+        #expect(lines.last?.hasPrefix("30 (") == true, "\(out)")
+        #expect(FileManager.default.fileExists(atPath: trainer.runDirectory.appendingPathComponent("samples/step-30.png").path))
+        let logged = try #require(losses.last)
+        #expect(try Checkpoint.load(try #require(Checkpoint.latest(in: trainer.checkpointsDirectory))).state.loss == logged)
+    }
+
+    /// 2N steps in one go equal N steps, a new process-like trainer resuming, and N more: weights identical.
+    @Test func resumeIsBitExact() throws {
+        let dir = try trainerFixture.get()
+        let n = 5
+        let straight = try Trainer(config: try tinyConfig(dir, name: "straight", steps: 2 * n))
+        straight.quiet = true
+        try straight.train()
+        // The same 2N-step run, stopped (as if killed) right after its checkpoint at step N.
+        struct Stop: Error {}
+        let first = try Trainer(config: try tinyConfig(dir, name: "split", steps: 2 * n, checkpointEvery: n))
+        first.quiet = true
+        first.onStep = { step, _ in if step == n { throw Stop() } }
+        #expect(throws: Stop.self) { try first.train() }
+        manualSeed(12345)  // the resumed run must not depend on the process's RNG state
+        let resumed = try Trainer(config: try tinyConfig(dir, name: "split", steps: 2 * n),
+                                  resume: try #require(Checkpoint.latest(in: first.checkpointsDirectory)))
+        resumed.quiet = true
+        #expect(resumed.state.step == n)
+        try resumed.train()
+        for ((k, a), (_, b)) in zip(straight.models.stateDict(), resumed.models.stateDict()) {
+            #expect(try a.to(.float64).doubles() == b.to(.float64).doubles(), "\(k) differs after resume")
+        }
+        #expect(try straight.ema!.stateDict()["transformer.proj_out.weight"]!.floats()
+            == resumed.ema!.stateDict()["transformer.proj_out.weight"]!.floats())
+    }
+
+    @Test func keepsTheLastCheckpointsAndRefusesAnotherModel() throws {
+        let dir = try trainerFixture.get()
+        let trainer = try Trainer(config: try tinyConfig(dir, name: "keep", steps: 6, checkpointEvery: 1))
+        trainer.quiet = true
+        try trainer.train()
+        #expect(Checkpoint.list(trainer.checkpointsDirectory).map(\.step) == [5, 6])
+        let other = try tinyConfig(dir, name: "keep", steps: 6, extra: "").withModelLayers(2)
+        #expect(throws: ConfigError.self) {
+            try Trainer(config: other, resume: Checkpoint.latest(in: trainer.checkpointsDirectory))
+        }
+    }
+
+    @Test func nonFiniteLossStopsWithTheLastGoodCheckpoint() throws {
+        let dir = try trainerFixture.get()
+        let trainer = try Trainer(config: try tinyConfig(dir, name: "nan", steps: 50, checkpointEvery: 1, learningRate: "1.0e+9"))
+        trainer.quiet = true
+        do {
+            try trainer.train()
+            Issue.record("a learning rate of 1e9 must blow up")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("loss became") && message.contains("last good checkpoint"), "\(message)")
+            let latest = try #require(Checkpoint.latest(in: trainer.checkpointsDirectory))
+            let loaded = try Checkpoint.load(latest)
+            #expect(loaded.state.loss.map { $0.isFinite } == true)
+        }
+    }
+}
+
+extension TrainConfig {
+    func withModelLayers(_ n: Int) -> TrainConfig {
+        var c = self
+        c.model.numLayers = n
+        return c
+    }
+}
