@@ -155,6 +155,7 @@ int64_t ct_cuda_device_count(void) {
     return 0;
   }
 }
+void ct_line_buffered_stdout(void) { setvbuf(stdout, nullptr, _IOLBF, 0); }
 void ct_set_num_threads(int32_t n) { at::set_num_threads(n); }
 int32_t ct_get_num_threads(void) { return at::get_num_threads(); }
 char *ct_describe(ct_tensor t) {

@@ -35,6 +35,7 @@ int64_t ct_live_tensors(void);                    /* handles created and not yet
 const char *ct_torch_version(void);
 bool ct_cuda_available(void);
 int64_t ct_cuda_device_count(void);
+void ct_line_buffered_stdout(void);             /* progress lines reach logs and pipes as they happen */
 void ct_set_num_threads(int32_t n);
 int32_t ct_get_num_threads(void);
 /* The caching CPU allocator (cpu_allocator.cpp): freed blocks of 64 KiB and more are kept for reuse. */

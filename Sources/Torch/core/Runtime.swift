@@ -23,6 +23,8 @@ public enum Runtime {
     public static var cpuCachedBytes: Int { Int(ct_cpu_cache_bytes()) }
     /// Returns the cached CPU blocks to the system.
     public static func emptyCPUCache() { ct_cpu_cache_empty() }
+    /// Makes standard output line-buffered, so progress printed to a file or pipe shows up line by line.
+    public static func lineBufferedOutput() { ct_line_buffered_stdout() }
     /// Tensor handles alive right now; a loop that returns to its starting count leaks nothing.
     public static var liveTensorCount: Int { Int(ct_live_tensors()) }
 }
