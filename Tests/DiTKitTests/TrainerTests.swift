@@ -148,3 +148,51 @@ extension TrainConfig {
         return c
     }
 }
+
+@Suite("Export to diffusers", .serialized)
+struct ExportTests {
+    /// A trained tiny run exported as diffusers/transformers folders: Python loads every part with no missing or
+    /// unexpected keys and reproduces our transformer (≤ 1e-4) and text encoder outputs on the same inputs.
+    @Test func diffusersReproducesTheExportedModel() throws {
+        let dir = try trainerFixture.get()
+        let trainer = try Trainer(config: try tinyConfig(dir, name: "export", steps: 4))
+        trainer.quiet = true
+        try trainer.train()
+        let run = try TrainedRun(path: trainer.runDirectory)
+        let out = dir.appendingPathComponent("exported")
+        let parts = try DiffusersExport.export(run, to: out)
+        #expect(parts == ["transformer", "scheduler", "tokenizer", "text_encoder"])
+
+        let (ids, mask) = try run.tokenizer.encodeTensors(["a small red circle at the top left", ""], maxLength: 12)
+        let context = try withNoGrad { try run.models.captionFeatures(ids: ids, mask: mask, cached: nil) }
+        let x = try Tensor.randn([2, 3, 32, 32]), t = try Tensor([999, 10] as [Int64], shape: [2])
+        let ours = try withNoGrad { try run.models.transformer(x, encoderHiddenStates: context, timestep: t, encoderAttentionMask: mask) }
+        let inputs = dir.appendingPathComponent("export-inputs.safetensors")
+        try SafeTensors.save(["hidden_states": x, "encoder_hidden_states": context, "timestep": t,
+                              "encoder_attention_mask": mask, "input_ids": ids], to: inputs.path)
+        let result = dir.appendingPathComponent("export-outputs.safetensors")
+        let report = try runPython("""
+            import sys, torch
+            from diffusers import PixArtTransformer2DModel, DDIMScheduler
+            from transformers import CLIPTextModel, PreTrainedTokenizerFast
+            from safetensors.torch import load_file, save_file
+            root, x = sys.argv[1], load_file(sys.argv[2])
+            model, info = PixArtTransformer2DModel.from_pretrained(root + "/transformer", output_loading_info=True)
+            text, tinfo = CLIPTextModel.from_pretrained(root + "/text_encoder", output_loading_info=True)
+            tok = PreTrainedTokenizerFast.from_pretrained(root + "/tokenizer")
+            sched = DDIMScheduler.from_pretrained(root + "/scheduler")
+            with torch.no_grad():
+                y = model.eval()(x["hidden_states"], encoder_hidden_states=x["encoder_hidden_states"], timestep=x["timestep"],
+                                 encoder_attention_mask=x["encoder_attention_mask"]).sample
+                h = text.eval()(input_ids=x["input_ids"], attention_mask=x["encoder_attention_mask"]).last_hidden_state
+            save_file({"output": y.contiguous(), "text": h.contiguous()}, sys.argv[3])
+            ids = tok("a small red circle at the top left", padding="max_length", max_length=12)["input_ids"]
+            bad = sum(len(i[k]) for i in (info, tinfo) for k in ("missing_keys", "unexpected_keys", "mismatched_keys"))
+            print(bad, ids == x["input_ids"][0].tolist(), type(sched).__name__)
+            """, arguments: [out.path, inputs.path, result.path])
+        #expect(report.trimmingCharacters(in: .whitespacesAndNewlines) == "0 True DDIMScheduler", "\(report)")
+        let python = try SafeTensors.load(result.path)
+        #expect(try maxAbsDiff(ours, python["output"]!) <= 1e-4)
+        #expect(try maxAbsDiff(context, python["text"]!) <= 1e-4)
+    }
+}
