@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BOOTSTRAP_STAMP := .deps/torch-prefix
 
-.PHONY: deps pyenv build release demo test bench fixtures clean
+.PHONY: deps pyenv build release demo smoke test bench fixtures clean
 
 $(BOOTSTRAP_STAMP): scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -16,10 +16,16 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# Until the trainer lands, the demo is the engine's smoke run: a small MLP trained from Swift.
+# The course's first run, on a laptop CPU: built-in shapes data -> cache -> train the tiny DiT -> sample -> score.
+DIT := .build/release/dit
+DEMO_HOLDOUT := --holdout "red circle" --holdout "blue square"
 demo: release
-	.build/release/dit info
-	.build/release/dit demo
+	@$(DIT) info
+	@bash scripts/demo.sh
+
+# The engine's smoke test: a small MLP trained from Swift.
+smoke: release
+	$(DIT) demo
 
 # Reference Python packages for parity tests (pinned in python/requirements-test.txt).
 pyenv: deps

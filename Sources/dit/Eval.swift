@@ -18,10 +18,11 @@ struct Eval: ParsableCommand {
     @Option(help: "Where to write the scores.") var output = "eval.json"
     @Option(help: "Also write a PNG grid of the generated images here.") var grid: String?
     @Option(help: "cpu, cuda or cuda:N.") var device = "cpu"
+    @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
 
     func run() throws {
         guard let device = Device(name: device) else { throw ValidationError("unknown device '\(self.device)'") }
-        let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), device: device)
+        let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma, device: device)
         let sampler = try DiffusionSetup.sampler(run.config)
         var kept: [RGBImage] = []
         let train = try ShapesEvaluation.score(try ShapesEvaluation.prompts(count: prompts, excluding: holdout, seed: seed),

@@ -121,6 +121,11 @@ struct OptimTests {
         try ema.copy(to: copy)
         #expect(try maxAbsDiff(copy.weight, ema.stateDict()["weight"]!) == 0)
         #expect(throws: TorchError.self) { try EMA(model, decay: 1.5) }
+        // diffusers' warm-up: the k-th update uses min(decay, k / (k + 9)).
+        #expect(ema.decay(atStep: 1) == 0.1 && ema.decay(atStep: 81) == 0.9 && ema.decay(atStep: 10_000) == 0.9)
+        try withNoGrad { try model.weight.fill_(0) }
+        try ema.update(model, step: 1)
+        #expect(try ema.stateDict()["weight"]!.doubles().allSatisfy { Swift.abs($0 - expected * 0.1) < 1e-6 })
     }
 
     @Test func clipGradNormScalesOnlyLargeGradients() throws {

@@ -135,8 +135,8 @@ public final class Trainer {
                 ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
             try optimizer.step()
             optimizer.zeroGrad()
-            try ema?.update(models)
             state.step += 1
+            try ema?.update(models, step: state.step)
             state.loss = stepLoss
             lastLoss = stepLoss
             if !quiet { progress.update(step: state.step, loss: stepLoss, lr: lr) }

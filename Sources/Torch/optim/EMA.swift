@@ -11,14 +11,19 @@ public final class EMA {
         shadow = try withNoGrad { try module.namedParameters().map { ($0.0, try $0.1.detach().clone()) } }
     }
 
-    /// Moves the averages toward the module's current parameters.
-    public func update(_ module: Module) throws {
+    /// The decay used at optimizer step `step` (1 for the first update) with diffusers EMAModel's warm-up:
+    /// min(decay, step / (step + 9)), so the average forgets the random initial weights within a short run.
+    public func decay(atStep step: Int) -> Double { min(decay, Double(step) / Double(step + 9)) }
+
+    /// Moves the averages toward the module's current parameters; with `step`, the decay warms up as in diffusers.
+    public func update(_ module: Module, step: Int? = nil) throws {
+        let d = step.map { self.decay(atStep: max(1, $0)) } ?? decay
         let params = module.namedParameters()
         guard params.count == shadow.count else {
             throw TorchError("EMA: module has \(params.count) parameters, the average \(shadow.count)")
         }
         try withNoGrad {
-            for ((_, avg), (_, p)) in zip(shadow, params) { try avg.lerp_(p, 1 - decay) }
+            for ((_, avg), (_, p)) in zip(shadow, params) { try avg.lerp_(p, 1 - d) }
         }
     }
 
