@@ -182,7 +182,9 @@ public final class Trainer {
         let noise = try batch.x.randnLike()
         let t: Tensor
         if config.scheduler.objective == .flow {
-            t = try Tensor.rand([b], device: device) * Double(config.scheduler.numTrainTimesteps)
+            // Logit-normal σ (SD3's default weighting): most samples at middle noise levels, where the layout of
+            // the image — what the caption's position and size words decide — is formed.
+            t = try Tensor.randn([b], device: device).sigmoid() * Double(config.scheduler.numTrainTimesteps)
         } else {
             t = try Tensor.randint(0, config.scheduler.numTrainTimesteps, [b], device: device)
         }
