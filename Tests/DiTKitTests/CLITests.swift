@@ -3,14 +3,14 @@ import Testing
 import Torch
 
 /// Runs the built `dit` executable (it sits beside the test bundle in the build folder).
+func ditBinary() -> URL {
+    let beside = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("dit")
+    return FileManager.default.isExecutableFile(atPath: beside.path) ? beside : Bundle.main.bundleURL.appendingPathComponent("dit")
+}
+
 func runDit(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let directory = Bundle.main.bundleURL.deletingLastPathComponent()
-    var binary = directory.appendingPathComponent("dit")
-    if !FileManager.default.isExecutableFile(atPath: binary.path) {
-        binary = Bundle.main.bundleURL.appendingPathComponent("dit")
-    }
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = ditBinary()
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe

@@ -196,3 +196,49 @@ struct ExportTests {
         #expect(try maxAbsDiff(context, python["text"]!) <= 1e-4)
     }
 }
+
+@Suite("Crash safety", .serialized)
+struct CrashTests {
+    /// `dit train` killed with SIGKILL in the middle of writing a checkpoint: the previous checkpoint stays
+    /// loadable, the half-written one is ignored, and `--resume` continues from the previous one to the end.
+    @Test func sigkillDuringACheckpointWriteLeavesThePreviousOne() throws {
+        let dir = try trainerFixture.get()
+        let config = try tinyConfig(dir, name: "killed", steps: 6, checkpointEvery: 1)
+        let file = dir.appendingPathComponent("killed.yaml")
+        try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
+        let checkpoints = config.run.directory.appendingPathComponent("checkpoints")
+        try? FileManager.default.removeItem(at: config.run.directory)
+
+        let process = Process()
+        process.executableURL = ditBinary()
+        process.arguments = ["train", "--config", file.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DITKIT_CHECKPOINT_DELAY"] = "2"  // each checkpoint pauses half-written
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until step 1 is complete and step 2 is being written, then kill.
+        let deadline = Date().addingTimeInterval(120)
+        func halfWritten() -> Bool {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
+            return names.contains("step-1") && names.contains { $0.hasPrefix(".step-2.tmp-") }
+        }
+        while !halfWritten() && Date() < deadline && process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(halfWritten(), "the trainer never reached the second checkpoint")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        #expect(Checkpoint.list(checkpoints).map(\.step) == [1], "only complete checkpoints count")
+        let loaded = try Checkpoint.load(try #require(Checkpoint.latest(in: checkpoints)))
+        #expect(loaded.state.step == 1 && !loaded.model.isEmpty)
+
+        let (status, log) = try runDit(["train", "--config", file.path, "--resume"])
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("resuming from") && log.contains("step-1"), "\(log)")
+        #expect(Checkpoint.list(checkpoints).last?.step == 6)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "half-written directories are cleaned up: \(leftovers)")
+    }
+}
