@@ -20,12 +20,12 @@ stage "3/5 training (configs/tiny-cpu.yaml)"
 rm -rf runs/tiny-cpu
 $DIT train --config $CONFIG; done_
 stage "4/5 samples for fixed prompts -> runs/tiny-cpu/demo.png"
-$DIT generate --checkpoint runs/tiny-cpu --num-images 4 --output runs/tiny-cpu/demo.png \
+$DIT generate --checkpoint runs/tiny-cpu --num-images 4 --steps 30 --cfg-scale 3 --output runs/tiny-cpu/demo.png \
   "a small red circle at the top left" "a large blue square in the center" \
   "a small green triangle at the bottom right" "a large yellow cross at the top right" \
   "a small purple square at the middle left" "a large orange circle at the bottom center"; done_
 stage "5/5 caption faithfulness -> runs/tiny-cpu/eval.json"
-$DIT eval --checkpoint runs/tiny-cpu --prompts 64 "${HOLDOUT[@]}" --held-out-prompts 32 \
+$DIT eval --checkpoint runs/tiny-cpu --prompts 64 "${HOLDOUT[@]}" --held-out-prompts 32 --steps 30 --cfg-scale 3 \
   --output runs/tiny-cpu/eval.json --grid runs/tiny-cpu/eval.png; done_
 
 printf '\nDemo finished in %ss (after the build).\n' "$(( $(date +%s) - BEGIN ))"

@@ -75,15 +75,31 @@ struct TrainerTests {
             acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "images": 0}); acc.Reload()
             loss = acc.Scalars("train/loss")
             print(len(loss), [e.step for e in loss][:3], len(acc.Scalars("train/lr")), len(acc.Scalars("train/grad_norm")))
+            print(" ".join(repr(e.value) for e in loss))
             img = acc.Images("samples")[-1]
             print(img.step, Image.open(io.BytesIO(img.encoded_image_string)).size)
             """, arguments: [trainer.runDirectory.appendingPathComponent("logs").path])
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines.first == "15 [2, 4, 6] 15 15", "\(out)")
         #expect(lines.last?.hasPrefix("30 (") == true, "\(out)")
+        // The logged values are the losses of steps 2, 4, ..., 30 (stored as float32).
+        let logged = lines[1].split(separator: " ").compactMap { Float($0) }
+        #expect(logged == stride(from: 1, to: 30, by: 2).map { Float(losses[$0]) }, "\(logged)")
         #expect(FileManager.default.fileExists(atPath: trainer.runDirectory.appendingPathComponent("samples/step-30.png").path))
-        let logged = try #require(losses.last)
-        #expect(try Checkpoint.load(try #require(Checkpoint.latest(in: trainer.checkpointsDirectory))).state.loss == logged)
+        let final = try #require(losses.last)
+        #expect(try Checkpoint.load(try #require(Checkpoint.latest(in: trainer.checkpointsDirectory))).state.loss == final)
+    }
+
+    /// bf16 autocast on the CPU trains too (the rtx4090 config uses fp16 on CUDA the same way).
+    @Test func mixedPrecisionTrains() throws {
+        let dir = try trainerFixture.get()
+        var config = try tinyConfig(dir, name: "bf16", steps: 4)
+        config.training.mixedPrecision = .bf16
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        let loss = try trainer.train()
+        #expect(loss.isFinite && loss > 0)
+        #expect(trainer.models.transformer.parameters().allSatisfy { $0.dtype == .float32 }, "weights stay float32")
     }
 
     /// 2N steps in one go equal N steps, a new process-like trainer resuming, and N more: weights identical.
