@@ -83,7 +83,7 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         }
         let p = c.pixArtConfig
         #expect(p.numAttentionHeads == 4 && p.attentionHeadDim == 32 && p.innerDim == 128 && p.numLayers == 6)
-        #expect(p.inChannels == 3 && p.outChannels == 3 && p.sampleSize == 32 && p.patchSize == 2)
+        #expect(p.inChannels == 3 && p.outChannels == 3 && p.sampleSize == 32 && p.patchSize == 4)
         #expect(p.crossAttentionDim == 128 && p.captionChannels == 128 && p.resolvedUseAdditionalConditions == false)
         try p.validate()
     }

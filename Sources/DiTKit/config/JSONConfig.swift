@@ -147,6 +147,13 @@ public struct JSONConfig: Sendable {
         }
     }
 
+    /// Each (key, value) must lie in `range` (sizes and counts read from a model config).
+    public func require(_ values: [(String, Int)], in range: ClosedRange<Int>) throws {
+        for (key, v) in values where !range.contains(v) {
+            throw fail(key, "must be in \(range.lowerBound)...\(range.upperBound), got \(v)")
+        }
+    }
+
     public func require(_ condition: Bool, _ key: String, _ message: @autoclosure () -> String) throws {
         if !condition { throw fail(key, message()) }
     }

@@ -158,12 +158,9 @@ public final class AutoencoderKL: Module {
     }
 
     public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> AutoencoderKL {
-        let config = try AutoencoderKLConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let model = AutoencoderKL(config)
-        let weights = try ModelDirectory.loadWeights(directory, filename: weightsName)
-        try ModelDirectory.load(weights, into: model, source: directory.appendingPathComponent(weightsName).path)
-        try model.to(device, dtype: dtype)
-        return model
+        try ModelDirectory.loadModel(from: directory, weightsName: weightsName, device: device, dtype: dtype) {
+            AutoencoderKL(try AutoencoderKLConfig(contentsOf: $0))
+        }
     }
 
     public func save(to directory: URL) throws {

@@ -30,11 +30,10 @@ public struct BertConfig: Equatable, Sendable {
         padTokenId = try c.optionalInt("pad_token_id", default: 0) ?? 0
         let positions = try c.optionalString("position_embedding_type", default: "absolute") ?? "absolute"
         try c.check("position_embedding_type", positions, in: ["absolute"])
-        for (key, v) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                         ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)] {
-            try c.require(v > 0 && v <= 1 << 24, key, "must be in 1...\(1 << 24), got \(v)")
-        }
-        try c.require((0...1024).contains(numHiddenLayers), "num_hidden_layers", "must be in 0...1024, got \(numHiddenLayers)")
+        try c.require([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+                       ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)],
+                      in: 1...(1 << 24))
+        try c.require([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
         try c.require(padTokenId >= 0 && padTokenId < vocabSize, "pad_token_id", "must be a token id below vocab_size, got \(padTokenId)")
         try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
                       "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")

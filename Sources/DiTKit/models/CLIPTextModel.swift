@@ -33,11 +33,9 @@ public struct CLIPTextConfig: Equatable, Sendable {
         padTokenId = try c.int("pad_token_id", default: 1)
         bosTokenId = try c.int("bos_token_id", default: 49406)
         eosTokenId = try c.int("eos_token_id", default: 49407)
-        for (key, v) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                         ("max_position_embeddings", maxPositionEmbeddings)] {
-            try c.require(v > 0 && v <= 1 << 24, key, "must be in 1...\(1 << 24), got \(v)")
-        }
-        try c.require((0...1024).contains(numHiddenLayers), "num_hidden_layers", "must be in 0...1024, got \(numHiddenLayers)")
+        try c.require([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+                       ("max_position_embeddings", maxPositionEmbeddings)], in: 1...(1 << 24))
+        try c.require([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
         try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
                       "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
     }

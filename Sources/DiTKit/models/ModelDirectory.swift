@@ -36,6 +36,17 @@ public enum ModelDirectory {
         return tensors
     }
 
+    /// A model from a diffusers-style directory: `make` builds it from config.json, then the weights load strictly
+    /// and it moves to `device`/`dtype`.
+    public static func loadModel<M: Module>(from directory: URL, weightsName: String, device: Device, dtype: DType,
+                                            make: (URL) throws -> M) throws -> M {
+        let model = try make(directory.appendingPathComponent("config.json"))
+        let weights = try loadWeights(directory, filename: weightsName)
+        try load(weights, into: model, source: directory.appendingPathComponent(weightsName).path)
+        try model.to(device, dtype: dtype)
+        return model
+    }
+
     /// Loads `weights` into `module` strictly; a mismatch names the file and lists every missing, unexpected and
     /// mis-shaped tensor.
     public static func load(_ weights: [String: Tensor], into module: Module, source: String) throws {

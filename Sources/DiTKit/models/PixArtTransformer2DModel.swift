@@ -88,12 +88,9 @@ public final class PixArtTransformer2DModel: Module {
     public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws
         -> PixArtTransformer2DModel
     {
-        let config = try PixArtTransformer2DConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let model = try PixArtTransformer2DModel(config)
-        let weights = try ModelDirectory.loadWeights(directory, filename: weightsName)
-        try ModelDirectory.load(weights, into: model, source: directory.appendingPathComponent(weightsName).path)
-        try model.to(device, dtype: dtype)
-        return model
+        try ModelDirectory.loadModel(from: directory, weightsName: weightsName, device: device, dtype: dtype) {
+            try PixArtTransformer2DModel(try PixArtTransformer2DConfig(contentsOf: $0))
+        }
     }
 
     /// Writes a diffusers directory that `PixArtTransformer2DModel.from_pretrained` reads.

@@ -48,13 +48,7 @@ public final class DDIMScheduler: NoiseScheduler {
         -> SchedulerStepOutput
     {
         guard let n = numInferenceSteps else { throw TorchError("call setTimesteps before step") }
-        guard timestep.isFinite, timestep >= 0, timestep < Double(numTrainTimesteps), sample.rank >= 2,
-              modelOutput.rank == sample.rank else {
-            throw TorchError("step needs a timestep in [0, \(numTrainTimesteps)) and [B, C, ...] tensors; got \(timestep), "
-                + "\(modelOutput.shape) and \(sample.shape)")
-        }
-        let t = Int(timestep)
-        guard t >= 0, t < numTrainTimesteps else { throw TorchError("timestep \(t) is outside [0, \(numTrainTimesteps))") }
+        let t = try SamplingOptions.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
         let prevT = t - numTrainTimesteps / n
         let alphaProd = try alphasCumprod[t], alphaProdPrev = prevT >= 0 ? try alphasCumprod[prevT] : finalAlphaCumprod
         let betaProd = try 1 - alphaProd

@@ -69,6 +69,16 @@ struct SamplingOptions: Equatable {
         }
     }
 
+    /// The integer timestep of a DDPM/DDIM step, after checking the step's inputs.
+    static func checkedTimestep(_ timestep: Double, trainSteps: Int, _ modelOutput: Tensor, _ sample: Tensor) throws -> Int {
+        guard timestep.isFinite, timestep >= 0, timestep < Double(trainSteps), sample.rank >= 2,
+              modelOutput.rank == sample.rank else {
+            throw TorchError("step needs a timestep in [0, \(trainSteps)) and [B, C, ...] tensors; got \(timestep), "
+                + "\(modelOutput.shape) and \(sample.shape)")
+        }
+        return Int(timestep)
+    }
+
     func clipOrThreshold(_ x0: Tensor) throws -> Tensor {
         if thresholding { return try thresholdSample(x0, ratio: dynamicThresholdingRatio, maxValue: sampleMaxValue) }
         if clipSample { return try x0.clamp(min: -clipSampleRange, max: clipSampleRange) }
@@ -162,13 +172,7 @@ public final class DDPMScheduler: NoiseScheduler {
     public func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
         -> SchedulerStepOutput
     {
-        guard timestep.isFinite, timestep >= 0, timestep < Double(numTrainTimesteps), sample.rank >= 2,
-              modelOutput.rank == sample.rank else {
-            throw TorchError("step needs a timestep in [0, \(numTrainTimesteps)) and [B, C, ...] tensors; got \(timestep), "
-                + "\(modelOutput.shape) and \(sample.shape)")
-        }
-        let t = Int(timestep)
-        guard t >= 0, t < numTrainTimesteps else { throw TorchError("timestep \(t) is outside [0, \(numTrainTimesteps))") }
+        let t = try SamplingOptions.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
         let prevT = try previousTimestep(t)
         var output = modelOutput, predictedVariance: Tensor? = nil
         if modelOutput.size(1) == sample.size(1) * 2 && ["learned", "learned_range"].contains(varianceType) {
