@@ -1,14 +1,12 @@
 # DiTKit. `make demo` and `make test` are the two commands a fresh clone needs.
 SHELL := /bin/bash
 SWIFT ?= swift
-BOOTSTRAP_STAMP := .deps/torch-prefix
 
 .PHONY: deps pyenv build release demo smoke test bench fixtures clean
 
-$(BOOTSTRAP_STAMP): scripts/bootstrap.sh
+# Always asked: bootstrap's fast path returns at once when the recorded torch is still there.
+deps:
 	@bash scripts/bootstrap.sh
-
-deps: $(BOOTSTRAP_STAMP)
 
 build: deps
 	$(SWIFT) build

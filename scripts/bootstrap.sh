@@ -31,6 +31,8 @@ has_torch_files() { [ -f "$1/lib/libtorch_cpu.so" ] && [ -d "$1/include/ATen" ];
 
 record() {
   local prefix="$1" python="$2"
+  # SwiftPM caches the evaluated manifest; a new torch location must make it read Package.swift again.
+  if [ "$(cat "$DEPS/torch-prefix" 2>/dev/null)" != "$prefix" ] && [ -f Package.swift ]; then touch Package.swift; fi
   echo "$prefix" >"$DEPS/torch-prefix.tmp" && mv "$DEPS/torch-prefix.tmp" "$DEPS/torch-prefix"
   echo "$python" >"$DEPS/python.tmp" && mv "$DEPS/python.tmp" "$DEPS/python"
   say "libtorch: $prefix"
@@ -43,6 +45,18 @@ need_header() { [ -f "/usr/include/$1" ] || apt_install "$2"; }
 need_header png.h libpng-dev
 need_header zlib.h zlib1g-dev
 
+# Fast path: what was recorded is still there (make runs this script on every build).
+if [ -z "${TORCH_PREFIX:-}" ] && [ -f "$DEPS/torch-prefix" ] && has_torch_files "$(cat "$DEPS/torch-prefix")" &&
+  [ -x "$(cat "$DEPS/python" 2>/dev/null)" ]; then
+  exit 0
+fi
+
+# The shim is written against torch >= 2.11 (headers and the CPU fused AdamW kernel).
+TORCH_CHECK='import os, torch
+major, minor = (int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+assert (major, minor) >= (2, 11), torch.__version__
+print(os.path.dirname(torch.__file__))'
+
 # 1. An explicit prefix.
 if [ -n "${TORCH_PREFIX:-}" ]; then
   has_torch_files "$TORCH_PREFIX" || { say "TORCH_PREFIX=$TORCH_PREFIX has no lib/libtorch_cpu.so and include/ATen"; exit 1; }
@@ -51,7 +65,7 @@ if [ -n "${TORCH_PREFIX:-}" ]; then
 fi
 
 # 2. The user's Python already has torch.
-if prefix=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null) &&
+if prefix=$(python3 -c "$TORCH_CHECK" 2>/dev/null) &&
   has_torch_files "$prefix"; then
   record "$prefix" "$(command -v python3)"
   exit 0
@@ -59,7 +73,7 @@ fi
 
 # 3. Our own environment in .deps/venv.
 VENV="$DEPS/venv"
-py_torch() { "$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null; }
+py_torch() { "$VENV/bin/python" -c "$TORCH_CHECK" 2>/dev/null; }
 if [ -x "$VENV/bin/python" ] && prefix=$(py_torch) && has_torch_files "$prefix"; then
   record "$prefix" "$VENV/bin/python"
   exit 0

@@ -10,14 +10,27 @@ if [ "$PY" = "$PWD/.deps/venv/bin/python" ]; then
   ENV_PY="$PY"
 else
   if [ ! -x .deps/testenv/bin/python ]; then
+    if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+      pyver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${pyver}-venv" >/dev/null
+      else
+        echo "python-env: install python${pyver}-venv (sudo apt-get install python${pyver}-venv)" >&2; exit 1
+      fi
+    fi
     "$PY" -m venv --system-site-packages .deps/testenv
   fi
   ENV_PY="$PWD/.deps/testenv/bin/python"
 fi
-stamp=.deps/test-python.stamp
+# The stamp lives inside the environment, so a re-created environment installs again.
+stamp="$(dirname "$ENV_PY")/../.ditkit-test-packages"
 want=$(cat python/requirements-test.txt; echo open-clip-torch==3.3.0)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ "$(cat .deps/test-python 2>/dev/null)" != "$ENV_PY" ]; then
   echo "python-env: installing test packages into $ENV_PY" >&2
+  # A Python given through TORCH_PREFIX may lack torch; pin it before sentence-transformers pulls any torch.
+  if ! "$ENV_PY" -c 'import torch' >/dev/null 2>&1; then
+    "$ENV_PY" -m pip install -q "torch==2.13.0+cpu" || "$ENV_PY" -m pip install -q "torch==2.13.0"
+  fi
   "$ENV_PY" -m pip install -q -r python/requirements-test.txt
   # Only its CLIP BPE vocabulary is needed; its own dependencies (torchvision, timm) are not.
   "$ENV_PY" -m pip install -q --no-deps open-clip-torch==3.3.0

@@ -74,7 +74,7 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         #expect(c.scheduler.objective == .flow)
         #expect(c.optimizer.learningRate == 1e-3 && c.optimizer.lrSchedule == "cosine" && c.optimizer.warmupSteps == 100)
         #expect(c.optimizer.emaDecay == 0.999 && c.optimizer.maxGradNorm == 1.0)
-        #expect(c.training.batchSize == 32 && c.training.maxSteps == 3000 && c.training.numEpochs == nil)
+        #expect(c.training.batchSize == 32 && c.training.maxSteps == 3500 && c.training.numEpochs == nil)
         #expect(c.training.mixedPrecision == .no)
         // The sample prompts are captions the shapes data set can draw.
         #expect(c.run.samplePrompts.count == 8)
