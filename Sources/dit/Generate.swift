@@ -18,6 +18,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Output PNG.") var output = "samples.png"
     @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
     @Option(help: "cpu, cuda or cuda:N.") var device = "cpu"
+    @Flag(help: "Leave the prompts out of the grid.") var noLabels = false
 
     func run() throws {
         guard !prompts.isEmpty else { throw ValidationError("give at least one prompt") }
@@ -33,7 +34,7 @@ struct Generate: ParsableCommand {
         let images = try TextToImagePipeline.images(
             try run.pipeline.generate(all, scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed))
         let grid = imageGrid(images, columns: numImages > 1 ? numImages : min(4, images.count),
-                             scale: max(1, 128 / run.config.data.imageSize))
+                             scale: max(1, 128 / run.config.data.imageSize), labels: noLabels ? nil : all)
         try PNG.write(grid, to: URL(fileURLWithPath: output))
         print("wrote \(images.count) image(s) to \(output) (checkpoint \(run.checkpoint.lastPathComponent), \(noEma ? "raw" : "EMA") weights)")
     }

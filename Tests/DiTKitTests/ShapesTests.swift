@@ -50,6 +50,13 @@ extension ShapesTests {
         #expect(grid[0, 0] == (255, 255, 255))
         // Image 1 (top right) starts after one cell and two gaps; its pixel (x, y) is scaled by 3.
         #expect(grid[2 + 96 + 2 + 3 * 16, 2 + 3 * 16] == images[1][16, 16])
+        // Labels: a strip under each cell with the text in the 5×7 font, wrapped to the cell width (96 px = 16 chars).
+        let labelled = imageGrid(images, columns: 2, scale: 3, padding: 2, labels: ["ab", "a small red circle at the top left"])
+        #expect(labelled.height == grid.height + 2 * (3 * 9 + 2), "three wrapped lines in the taller label")
+        // "a" row 2 is 0x0E: pixels 1...3 of the glyph are ink, 0 and 4 are not.
+        let top = 2 + 96 + 2 + 2  // first label line starts 2 px under the cell; glyph row 2
+        #expect(labelled[2 + 1, top] == (0, 0, 0) && labelled[2 + 0, top] == (255, 255, 255))
+        #expect(BitmapFont.wrap("a small red circle at the top left", columns: 16) == ["a small red", "circle at the", "top left"])
         if let dir = ProcessInfo.processInfo.environment["DITKIT_KEEP_IMAGES"] {
             try PNG.write(imageGrid(ShapeAttributes.all.enumerated().filter { $0.offset % 9 == 0 }.map { $0.element.render() },
                                     columns: 8, scale: 3), to: URL(fileURLWithPath: dir).appendingPathComponent("shapes.png"))

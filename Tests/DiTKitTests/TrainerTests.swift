@@ -258,3 +258,30 @@ struct CrashTests {
         #expect(leftovers.isEmpty, "half-written directories are cleaned up: \(leftovers)")
     }
 }
+
+@Suite("Objectives", .serialized)
+struct ObjectiveTests {
+    /// Each objective trains (finite, falling loss) and samples with its own sampler.
+    @Test(arguments: [("epsilon", "ddim"), ("v_prediction", "ddpm"), ("flow", "euler")])
+    func trainsAndSamples(_ objective: String, _ sampler: String) throws {
+        let dir = try trainerFixture.get()
+        var config = try tinyConfig(dir, name: "objective-\(objective)", steps: 12, learningRate: "3.0e-3")
+        config.scheduler.objective = TrainConfig.Objective(rawValue: objective)!
+        config.run.sampler = TrainConfig.Sampler(rawValue: sampler)!
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        var losses: [Double] = []
+        trainer.onStep = { _, l in losses.append(l) }
+        try trainer.train()
+        #expect(losses.allSatisfy { $0.isFinite })
+        #expect(losses.suffix(3).reduce(0, +) < losses.prefix(3).reduce(0, +), "\(objective): \(losses)")
+        let images = try TrainedRun(path: trainer.runDirectory).pipeline.generate(
+            ["a small red circle at the top left"], scheduler: try DiffusionSetup.sampler(config), steps: 4,
+            guidanceScale: 2, seed: 0)
+        let finite = try images.isFinite().all().item()
+        #expect(images.shape == [1, 3, 32, 32] && finite == 1)
+        #expect(throws: TorchError.self) {
+            try DiffusionSetup.sampler(config, override: objective == "flow" ? .ddim : .euler)
+        }
+    }
+}

@@ -209,7 +209,8 @@ public final class Trainer {
         let images = try pipeline.generate(config.run.samplePrompts, scheduler: try DiffusionSetup.sampler(config),
                                            steps: config.run.sampleSteps, guidanceScale: config.run.cfgScale,
                                            seed: UInt64(config.run.seed))
-        return imageGrid(try TextToImagePipeline.images(images), columns: 4, scale: max(1, 96 / config.data.imageSize))
+        return imageGrid(try TextToImagePipeline.images(images), columns: 4, scale: max(1, 96 / config.data.imageSize),
+                         labels: config.run.samplePrompts)
     }
 
     func samplingPipeline() throws -> TextToImagePipeline {
