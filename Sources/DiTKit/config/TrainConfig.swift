@@ -232,34 +232,20 @@ extension TrainConfig {
 
     /// FNV-1a 64 of `canonicalYAML`, 16 hex digits: equal for configs that train the same way, whatever their
     /// comments, key order or spelled-out defaults.
-    public var hash: String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in canonicalYAML.utf8 {
-            h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    public var hash: String { fnv1a64(canonicalYAML) }
 }
 
-/// A YAML double-quoted scalar: always a string whatever it looks like ("no", "123", "cuda:0").
-private func yamlQuoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
+/// A YAML double-quoted scalar: always a string whatever it looks like ("no", "123", "cuda:0"). A JSON string with
+/// control characters escaped is exactly that.
+private func yamlQuoted(_ s: String) -> String { JSONValue.quoted(s) }
 
 /// Swift's shortest round-tripping form ("0.0003", "1e-08", "4.0"), which YAML reads back as the same float.
 private func yamlNumber(_ x: Double) -> String { "\(x)" }
+
+/// FNV-1a 64 of the UTF-8 bytes, as 16 hex digits (a stable fingerprint; not for security).
+func fnv1a64(_ text: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}

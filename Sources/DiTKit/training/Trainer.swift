@@ -275,9 +275,6 @@ extension TrainConfig {
             if !line.hasPrefix(" ") { include = keep.contains(String(line)) || line.hasPrefix("vae:") }
             if include { text += line + "\n" }
         }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return fnv1a64(text)
     }
 }
