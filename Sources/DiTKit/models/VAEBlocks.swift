@@ -16,6 +16,13 @@ public final class ResnetBlock2D: Module {
         convShortcut = inChannels != outChannels ? Conv2d(inChannels, outChannels, kernelSize: 1) : nil
     }
 
+    /// `layers` blocks, the first changing the width, as the down/up blocks of the VAE stack them.
+    static func stack(_ inChannels: Int, _ outChannels: Int, layers: Int, groups: Int) -> [ResnetBlock2D] {
+        (0..<layers).map {
+            ResnetBlock2D(inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels, groups: groups, eps: 1e-6)
+        }
+    }
+
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         var h = try conv1(try norm1(x).silu())
         h = try conv2(try norm2(h).silu())
@@ -88,9 +95,7 @@ public final class DownEncoderBlock2D: Module {
     public let downsamplers: [Downsample2D]
 
     init(inChannels: Int, outChannels: Int, layers: Int, groups: Int, addDownsample: Bool) {
-        resnets = (0..<layers).map {
-            ResnetBlock2D(inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels, groups: groups, eps: 1e-6)
-        }
+        resnets = ResnetBlock2D.stack(inChannels, outChannels, layers: layers, groups: groups)
         downsamplers = addDownsample ? [Downsample2D(channels: outChannels)] : []
     }
 
@@ -108,9 +113,7 @@ public final class UpDecoderBlock2D: Module {
     public let upsamplers: [Upsample2D]
 
     init(inChannels: Int, outChannels: Int, layers: Int, groups: Int, addUpsample: Bool) {
-        resnets = (0..<layers).map {
-            ResnetBlock2D(inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels, groups: groups, eps: 1e-6)
-        }
+        resnets = ResnetBlock2D.stack(inChannels, outChannels, layers: layers, groups: groups)
         upsamplers = addUpsample ? [Upsample2D(channels: outChannels)] : []
     }
 
