@@ -9,7 +9,7 @@ deps:
 	@bash scripts/bootstrap.sh
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build $(LAYERS)
 
 release: deps
 	$(SWIFT) build -c release
@@ -29,8 +29,11 @@ smoke: release
 pyenv: deps
 	@bash scripts/python-env.sh
 
+# The layer check: a target that imports a target it does not declare (a lower layer reaching up) fails the build.
+LAYERS := --explicit-target-dependency-import-check error
+
 test: deps pyenv
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(LAYERS)
 	$(SWIFT) test --skip-build --no-parallel
 
 # Swift vs PyTorch on the same DiT training step, alternating in one run; the last line is the speedup.

@@ -32,13 +32,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Torch", targets: ["Torch"]),
-        .library(name: "DiTKit", targets: ["DiTKit"]),
+        .library(name: "DiTKit", targets: ["Support", "Tokenizers", "Schedulers", "Models", "Datasets", "Pipeline",
+                                          "Training", "Runs"]),
         .executable(name: "dit", targets: ["dit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
+    // The layers, lowest first; each target imports only targets listed before it (README, "目录结构").
+    // `make test` builds with --explicit-target-dependency-import-check, so an undeclared (upward) import fails.
     targets: [
         .target(
             name: "CTorch",
@@ -51,17 +54,30 @@ let package = Package(
             ],
             linkerSettings: torchLibraries + [.unsafeFlags(linkFlags)]
         ),
-        .target(name: "Torch", dependencies: ["CTorch"]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        .target(name: "DiTKit", dependencies: ["Torch", "CPNG", .product(name: "Yams", package: "Yams")]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(name: "Support", dependencies: ["Torch"]),
+        .target(name: "Tokenizers", dependencies: ["Support", "Torch", "CZlib"]),
+        .target(name: "Schedulers", dependencies: ["Support", "Torch"]),
+        .target(name: "Models", dependencies: ["Support", "Torch"]),
+        .target(name: "Datasets", dependencies: ["Models", "Tokenizers", "Support", "Torch", "CPNG"]),
+        .target(name: "Pipeline", dependencies: ["Datasets", "Models", "Schedulers", "Tokenizers", "Support", "Torch"]),
+        .target(name: "Training", dependencies: ["Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers", "Support",
+                                                 "Torch", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Runs", dependencies: ["Training", "Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers",
+                                             "Support", "Torch"]),
         .executableTarget(
             name: "dit",
-            dependencies: ["DiTKit", "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers", "Support",
+                           "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "dit-bench", dependencies: ["Torch"], path: "benchmarks/DiTStepBench"),
         .testTarget(name: "TorchTests", dependencies: ["Torch"], path: "Tests/TorchTests"),
         // Runs the `dit` executable that `swift build --build-tests` builds beside the test bundle.
-        .testTarget(name: "DiTKitTests", dependencies: ["DiTKit"], path: "Tests/DiTKitTests"),
+        .testTarget(name: "DiTKitTests", dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models",
+                                                        "Schedulers", "Tokenizers", "Support", "Torch"],
+                    path: "Tests/DiTKitTests"),
     ],
     cxxLanguageStandard: .cxx20
 )

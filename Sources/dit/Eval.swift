@@ -1,7 +1,11 @@
 import ArgumentParser
-import DiTKit
+import Datasets
 import Foundation
+import Pipeline
+import Runs
+import Support
 import Torch
+import Training
 
 /// `dit eval --checkpoint PATH`: caption faithfulness on the shapes data.
 struct Eval: ParsableCommand {
@@ -40,10 +44,7 @@ struct Eval: ParsableCommand {
         }
         print(line("training distribution", train))
         if let h = result.heldOut { print(line("held-out combinations", h)) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try ModelDirectory.writeAtomically(String(decoding: try encoder.encode(result), as: UTF8.self) + "\n",
-                                           to: URL(fileURLWithPath: output))
+        try AtomicFile.writeJSON(result, to: URL(fileURLWithPath: output))
         if let grid { try PNG.write(imageGrid(kept, columns: 8, scale: 2), to: URL(fileURLWithPath: grid)) }
         print("scores written to \(output)")
     }

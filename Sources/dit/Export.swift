@@ -1,6 +1,6 @@
 import ArgumentParser
-import DiTKit
 import Foundation
+import Runs
 import Torch
 
 /// `dit export --checkpoint PATH --diffusers DIR`.

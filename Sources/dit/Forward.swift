@@ -1,6 +1,6 @@
 import ArgumentParser
-import DiTKit
 import Foundation
+import Models
 import Torch
 
 /// `dit forward MODEL_DIR --inputs IN.safetensors --output OUT.safetensors`: one forward pass of any supported

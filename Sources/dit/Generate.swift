@@ -1,7 +1,10 @@
 import ArgumentParser
-import DiTKit
+import Datasets
 import Foundation
+import Pipeline
+import Runs
 import Torch
+import Training
 
 /// `dit generate --checkpoint PATH "prompt" ...`: a PNG grid, EMA weights by default.
 struct Generate: ParsableCommand {

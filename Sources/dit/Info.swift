@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import DiTKit
+import Support
 import Torch
 
 /// `dit info`: what this binary runs on.

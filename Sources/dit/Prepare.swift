@@ -1,7 +1,9 @@
 import ArgumentParser
-import DiTKit
+import Datasets
 import Foundation
+import Models
 import Torch
+import Training
 
 /// `dit prepare IMAGEFOLDER --config CONFIG`: decodes, tokenizes (and, with a VAE or frozen text encoder, encodes)
 /// the dataset once into the cache the config trains from.

@@ -1,7 +1,7 @@
 import ArgumentParser
-import DiTKit
 import Foundation
 import Torch
+import Training
 
 /// `dit train --config CONFIG [--resume [PATH]]`.
 struct Train: ParsableCommand {

@@ -1,7 +1,9 @@
+@testable import Datasets
 import Foundation
+@testable import Support
 import Testing
+@testable import Tokenizers
 import Torch
-@testable import DiTKit
 
 @Suite("Imagefolder and cache", .serialized)
 struct DatasetTests {
@@ -47,8 +49,8 @@ struct DatasetTests {
         } catch {
             #expect("\(error)".contains("metadata.jsonl") && "\(error)".contains("file_name"))
         }
-        #expect(throws: DatasetError.self) { try CachedDataset(directory: dir) }
-        #expect(throws: DatasetError.self) { try ShapesDatasetWriter.write(to: dir, count: 3, holdout: ["red blob"]) }
+        #expect(throws: FileError.self) { try CachedDataset(directory: dir) }
+        #expect(throws: FileError.self) { try ShapesDatasetWriter.write(to: dir, count: 3, holdout: ["red blob"]) }
     }
 
     @Test func holdoutKeepsCombinationsOut() throws {

@@ -1,7 +1,8 @@
+@testable import Datasets
 import Foundation
 import Testing
 import Torch
-@testable import DiTKit
+@testable import Training
 
 @Suite("PNG and TensorBoard files", .serialized)
 struct ImageAndLogTests {

@@ -1,7 +1,8 @@
 import Foundation
+@testable import Models
+@testable import Support
 import Testing
 import Torch
-@testable import DiTKit
 
 func fixtureCase(_ name: String) throws -> (dir: URL, inputs: [String: Tensor], outputs: [String: Tensor]) {
     let dir = fixturesDirectory.appendingPathComponent("models/\(name)")

@@ -1,7 +1,8 @@
 import Foundation
+@testable import Models
+@testable import Support
 import Testing
 import Torch
-@testable import DiTKit
 
 /// Runs a PixArt model on a case's inputs (named as diffusers' forward arguments).
 func runPixArt(_ model: PixArtTransformer2DModel, _ inputs: [String: Tensor]) throws -> Tensor {

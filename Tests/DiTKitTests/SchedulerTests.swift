@@ -1,7 +1,8 @@
 import Foundation
+@testable import Schedulers
+@testable import Support
 import Testing
 import Torch
-@testable import DiTKit
 
 let schedulerCases = (try? FileManager.default.contentsOfDirectory(
     atPath: fixturesDirectory.appendingPathComponent("schedulers").path))?.sorted() ?? []

@@ -1,7 +1,8 @@
+@testable import Datasets
 import Foundation
+@testable import Pipeline
 import Testing
 import Torch
-@testable import DiTKit
 
 @Suite("Captioned shapes", .serialized)
 struct ShapesTests {

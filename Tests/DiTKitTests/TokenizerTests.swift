@@ -1,7 +1,7 @@
 import Foundation
 import Testing
+@testable import Tokenizers
 import Torch
-@testable import DiTKit
 
 /// Tests/Fixtures/tokenizers, written by python/make_tokenizer_fixtures.py.
 private let tokenizerFixtures = fixturesDirectory.appendingPathComponent("tokenizers")

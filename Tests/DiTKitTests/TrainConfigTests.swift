@@ -1,7 +1,9 @@
+@testable import Datasets
 import Foundation
+@testable import Support
 import Testing
 import Torch
-@testable import DiTKit
+@testable import Training
 
 /// The smallest valid config: every required key, nothing else.
 private let minimalYAML = """

@@ -1,7 +1,12 @@
+@testable import Datasets
 import Foundation
+@testable import Models
+@testable import Runs
+@testable import Schedulers
+@testable import Support
 import Testing
 import Torch
-@testable import DiTKit
+@testable import Training
 
 /// A 48-image shapes cache shared by the trainer tests.
 let trainerFixture: Result<URL, Error> = Result {

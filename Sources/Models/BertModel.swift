@@ -1,0 +1,194 @@
+import Foundation
+import Support
+import Torch
+
+/// transformers' BertConfig (BERT and the MiniLM family, e.g. all-MiniLM-L6-v2).
+public struct BertConfig: Equatable, Sendable {
+    public var vocabSize = 30522
+    public var hiddenSize = 768
+    public var numHiddenLayers = 12
+    public var numAttentionHeads = 12
+    public var intermediateSize = 3072
+    public var hiddenAct = "gelu"
+    public var maxPositionEmbeddings = 512
+    public var typeVocabSize = 2
+    public var layerNormEps = 1e-12
+    public var padTokenId = 0
+
+    public init() {}
+
+    public init(_ c: JSONConfig) throws {
+        vocabSize = try c.int("vocab_size", default: 30522)
+        hiddenSize = try c.int("hidden_size", default: 768)
+        numHiddenLayers = try c.int("num_hidden_layers", default: 12)
+        numAttentionHeads = try c.int("num_attention_heads", default: 12)
+        intermediateSize = try c.int("intermediate_size", default: 3072)
+        hiddenAct = try c.string("hidden_act", default: "gelu")
+        try c.check("hidden_act", hiddenAct, in: ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
+        maxPositionEmbeddings = try c.int("max_position_embeddings", default: 512)
+        typeVocabSize = try c.int("type_vocab_size", default: 2)
+        layerNormEps = try c.double("layer_norm_eps", default: 1e-12)
+        padTokenId = try c.optionalInt("pad_token_id", default: 0) ?? 0
+        let positions = try c.optionalString("position_embedding_type", default: "absolute") ?? "absolute"
+        try c.check("position_embedding_type", positions, in: ["absolute"])
+        try c.require([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+                       ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)],
+                      in: 1...(1 << 24))
+        try c.require([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
+        try c.require(padTokenId >= 0 && padTokenId < vocabSize, "pad_token_id", "must be a token id below vocab_size, got \(padTokenId)")
+        try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
+                      "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
+    }
+
+    public var json: JSONValue {
+        .object([
+            "architectures": .array([.string("BertModel")]), "model_type": .string("bert"),
+            "vocab_size": .integer(vocabSize), "hidden_size": .integer(hiddenSize),
+            "num_hidden_layers": .integer(numHiddenLayers), "num_attention_heads": .integer(numAttentionHeads),
+            "intermediate_size": .integer(intermediateSize), "hidden_act": .string(hiddenAct),
+            "max_position_embeddings": .integer(maxPositionEmbeddings), "type_vocab_size": .integer(typeVocabSize),
+            "layer_norm_eps": .double(layerNormEps), "pad_token_id": .integer(padTokenId),
+            "position_embedding_type": .string("absolute"), "hidden_dropout_prob": .double(0.1),
+            "attention_probs_dropout_prob": .double(0.1), "initializer_range": .double(0.02),
+        ])
+    }
+}
+
+final class BertEmbeddings: Module {
+    let wordEmbeddings: Embedding, positionEmbeddings: Embedding, tokenTypeEmbeddings: Embedding
+    @Child var layerNorm: LayerNorm
+    init(_ c: BertConfig) {
+        wordEmbeddings = Embedding(c.vocabSize, c.hiddenSize, paddingIdx: c.padTokenId)
+        positionEmbeddings = Embedding(c.maxPositionEmbeddings, c.hiddenSize)
+        tokenTypeEmbeddings = Embedding(c.typeVocabSize, c.hiddenSize)
+        _layerNorm = Child(wrappedValue: LayerNorm(c.hiddenSize, eps: c.layerNormEps), "LayerNorm")
+    }
+}
+
+final class BertSelfAttention: Module {
+    let query: Linear, key: Linear, value: Linear
+    init(_ c: BertConfig) {
+        query = Linear(c.hiddenSize, c.hiddenSize)
+        key = Linear(c.hiddenSize, c.hiddenSize)
+        value = Linear(c.hiddenSize, c.hiddenSize)
+    }
+}
+
+/// dense → (+ residual) → LayerNorm, the output sub-layer of BERT's attention and feed-forward.
+final class BertResidualOutput: Module {
+    let dense: Linear
+    @Child var layerNorm: LayerNorm
+    init(_ inFeatures: Int, _ c: BertConfig) {
+        dense = Linear(inFeatures, c.hiddenSize)
+        _layerNorm = Child(wrappedValue: LayerNorm(c.hiddenSize, eps: c.layerNormEps), "LayerNorm")
+    }
+    func callAsFunction(_ h: Tensor, residual: Tensor) throws -> Tensor { try layerNorm(try dense(h) + residual) }
+}
+
+final class BertAttention: Module {
+    let selfAttention: BertSelfAttention
+    let output: BertResidualOutput
+    init(_ c: BertConfig) {
+        selfAttention = BertSelfAttention(c)
+        output = BertResidualOutput(c.hiddenSize, c)
+    }
+    override func namedChildren() -> [(String, Module)] { [("self", selfAttention), ("output", output)] }
+}
+
+final class BertIntermediate: Module {
+    let dense: Linear
+    init(_ c: BertConfig) { dense = Linear(c.hiddenSize, c.intermediateSize) }
+}
+
+final class BertLayer: Module {
+    let attention: BertAttention, intermediate: BertIntermediate, output: BertResidualOutput
+    let heads: Int, act: String
+    init(_ c: BertConfig) {
+        heads = c.numAttentionHeads
+        act = c.hiddenAct
+        attention = BertAttention(c)
+        intermediate = BertIntermediate(c)
+        output = BertResidualOutput(c.intermediateSize, c)
+    }
+    func callAsFunction(_ x: Tensor, mask: Tensor?) throws -> Tensor {
+        let (b, n, d) = (x.size(0), x.size(1), x.size(2))
+        func split(_ t: Tensor) throws -> Tensor { try t.reshaped(b, n, heads, d / heads).transposed(1, 2) }
+        let s = attention.selfAttention
+        let context = try F.scaledDotProductAttention(try split(s.query(x)), try split(s.key(x)), try split(s.value(x)),
+                                                      mask: mask).transposed(1, 2).reshaped(b, n, d)
+        let attended = try attention.output(context, residual: x)
+        let inner = act == "relu" ? try intermediate.dense(attended).relu() : try activation(act, try intermediate.dense(attended))
+        return try output(inner, residual: attended)
+    }
+}
+
+final class BertEncoder: Module {
+    let layer: [BertLayer]
+    init(_ c: BertConfig) { layer = (0..<c.numHiddenLayers).map { _ in BertLayer(c) } }
+}
+
+final class BertPooler: Module {
+    let dense: Linear
+    init(_ c: BertConfig) { dense = Linear(c.hiddenSize, c.hiddenSize) }
+}
+
+/// BERT's encoder (transformers `BertModel`): word + position + token-type embeddings, post-LN layers with GELU,
+/// and a tanh pooler over the first token. Loads the MiniLM sentence encoders too.
+public final class BertModel: Module, CaptionEncoder {
+    public func captionFeatures(ids: Tensor, mask: Tensor) throws -> Tensor {
+        try self(ids, attentionMask: mask).lastHiddenState
+    }
+
+    public let config: BertConfig
+    let embeddings: BertEmbeddings
+    let encoder: BertEncoder
+    let pooler: BertPooler
+
+    public init(_ config: BertConfig) {
+        self.config = config
+        embeddings = BertEmbeddings(config)
+        encoder = BertEncoder(config)
+        pooler = BertPooler(config)
+    }
+
+    /// `inputIds` [B, L]; `attentionMask` [B, L] (1 = token, 0 = padding); `tokenTypeIds` default to 0.
+    public func callAsFunction(_ inputIds: Tensor, attentionMask: Tensor? = nil, tokenTypeIds: Tensor? = nil) throws
+        -> TextEncoderOutput
+    {
+        guard inputIds.rank == 2 else { throw TorchError("input_ids must be [batch, length], got \(inputIds.shape)") }
+        let (b, n) = (inputIds.size(0), inputIds.size(1))
+        guard n <= config.maxPositionEmbeddings else {
+            throw TorchError("sequence length \(n) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        let ids = try inputIds.to(.int64)
+        let positions = try Tensor.arange(0, Double(n), device: ids.device).unsqueezed(0)
+        let types = try tokenTypeIds?.to(.int64) ?? Tensor.zeros([b, n], dtype: .int64, device: ids.device)
+        var h = try embeddings.wordEmbeddings(ids) + embeddings.tokenTypeEmbeddings(types)
+            + embeddings.positionEmbeddings(positions)
+        h = try embeddings.layerNorm(h)
+        // transformers adds (1 − mask)·min(float32) to the scores; a boolean mask gives the same softmax.
+        let keep = try attentionMask.map { try $0.to(ids.device).ne(0).reshaped(b, 1, 1, n) }
+        for layer in encoder.layer { h = try layer(h, mask: keep) }
+        let pooled = try pooler.dense(try h.select(dim: 1, index: 0)).tanh()
+        return TextEncoderOutput(lastHiddenState: h, poolerOutput: pooled)
+    }
+
+    /// sentence-transformers' mean pooling over real tokens followed by L2 normalisation (all-MiniLM-L6-v2).
+    public func sentenceEmbedding(_ inputIds: Tensor, attentionMask: Tensor) throws -> Tensor {
+        let h = try self(inputIds, attentionMask: attentionMask).lastHiddenState
+        let m = try attentionMask.to(h.dtype).unsqueezed(-1)
+        let mean = try (h * m).sum(dim: 1) / m.sum(dim: 1).clamp(min: 1e-9)
+        return try mean / mean.square().sum(dim: 1, keepDim: true).sqrt().clamp(min: 1e-12)
+    }
+
+    public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> BertModel {
+        let config = try BertConfig(TextEncoderWeights.config(directory, modelTypes: ["bert"]))
+        let model = BertModel(config)
+        try TextEncoderWeights.load(into: model, from: directory, prefixes: ["bert."], device: device, dtype: dtype)
+        return model
+    }
+
+    public func save(to directory: URL) throws {
+        try ModelDirectory.save(self, config: config.json, to: directory, weightsFilename: TextEncoderWeights.weightsName)
+    }
+}

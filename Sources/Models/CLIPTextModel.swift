@@ -1,0 +1,205 @@
+import Foundation
+import Support
+import Torch
+
+/// transformers' CLIPTextConfig (the text half of a CLIP config.json, or a CLIPTextModel's own).
+public struct CLIPTextConfig: Equatable, Sendable {
+    public var vocabSize = 49408
+    public var hiddenSize = 512
+    public var intermediateSize = 2048
+    public var numHiddenLayers = 12
+    public var numAttentionHeads = 8
+    public var maxPositionEmbeddings = 77
+    public var hiddenAct = "quick_gelu"
+    public var layerNormEps = 1e-5
+    public var projectionDim = 512
+    public var padTokenId = 1, bosTokenId = 49406, eosTokenId = 49407
+
+    public init() {}
+
+    public init(_ c: JSONConfig) throws {
+        // A full CLIPModel config nests the text settings under text_config.
+        var c = c
+        if case .object(let nested)? = c.values["text_config"] { c = JSONConfig(file: c.file + " (text_config)", values: nested) }
+        vocabSize = try c.int("vocab_size", default: 49408)
+        hiddenSize = try c.int("hidden_size", default: 512)
+        intermediateSize = try c.int("intermediate_size", default: 2048)
+        numHiddenLayers = try c.int("num_hidden_layers", default: 12)
+        numAttentionHeads = try c.int("num_attention_heads", default: 8)
+        maxPositionEmbeddings = try c.int("max_position_embeddings", default: 77)
+        hiddenAct = try c.string("hidden_act", default: "quick_gelu")
+        try c.check("hidden_act", hiddenAct, in: ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"])
+        layerNormEps = try c.double("layer_norm_eps", default: 1e-5)
+        projectionDim = try c.int("projection_dim", default: 512)
+        padTokenId = try c.int("pad_token_id", default: 1)
+        bosTokenId = try c.int("bos_token_id", default: 49406)
+        eosTokenId = try c.int("eos_token_id", default: 49407)
+        try c.require([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+                       ("max_position_embeddings", maxPositionEmbeddings)], in: 1...(1 << 24))
+        try c.require([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
+        try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
+                      "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
+    }
+
+    public var json: JSONValue {
+        .object([
+            "architectures": .array([.string("CLIPTextModel")]), "model_type": .string("clip_text_model"),
+            "vocab_size": .integer(vocabSize), "hidden_size": .integer(hiddenSize),
+            "intermediate_size": .integer(intermediateSize), "num_hidden_layers": .integer(numHiddenLayers),
+            "num_attention_heads": .integer(numAttentionHeads), "max_position_embeddings": .integer(maxPositionEmbeddings),
+            "hidden_act": .string(hiddenAct), "layer_norm_eps": .double(layerNormEps),
+            "projection_dim": .integer(projectionDim), "pad_token_id": .integer(padTokenId),
+            "bos_token_id": .integer(bosTokenId), "eos_token_id": .integer(eosTokenId),
+            "attention_dropout": .double(0), "dropout": .double(0), "initializer_factor": .double(1),
+            "initializer_range": .double(0.02), "torch_dtype": .string("float32"),
+        ])
+    }
+}
+
+/// A text encoder whose last hidden state conditions the DiT: CLIP's (as Stable Diffusion) or BERT's (MiniLM).
+public protocol CaptionEncoder: Module {
+    /// Per-token caption features [B, L, D] (the last hidden state) for token ids and their attention mask.
+    func captionFeatures(ids: Tensor, mask: Tensor) throws -> Tensor
+}
+
+/// The output of a text encoder: per-token features and one pooled vector per sequence.
+public struct TextEncoderOutput {
+    public let lastHiddenState: Tensor
+    public let poolerOutput: Tensor
+}
+
+func activation(_ name: String, _ x: Tensor) throws -> Tensor {
+    switch name {
+    case "quick_gelu": try x.quickGelu()
+    case "gelu_new", "gelu_pytorch_tanh": try x.gelu(approximate: .tanh)
+    default: try x.gelu()
+    }
+}
+
+final class CLIPAttention: Module {
+    let kProj: Linear, vProj: Linear, qProj: Linear, outProj: Linear
+    let heads: Int
+    init(_ c: CLIPTextConfig) {
+        heads = c.numAttentionHeads
+        kProj = Linear(c.hiddenSize, c.hiddenSize)
+        vProj = Linear(c.hiddenSize, c.hiddenSize)
+        qProj = Linear(c.hiddenSize, c.hiddenSize)
+        outProj = Linear(c.hiddenSize, c.hiddenSize)
+    }
+    func callAsFunction(_ x: Tensor, mask: Tensor) throws -> Tensor {
+        let (b, n, d) = (x.size(0), x.size(1), x.size(2))
+        func split(_ t: Tensor) throws -> Tensor { try t.reshaped(b, n, heads, d / heads).transposed(1, 2) }
+        let y = try F.scaledDotProductAttention(try split(qProj(x)), try split(kProj(x)), try split(vProj(x)), mask: mask)
+        return try outProj(try y.transposed(1, 2).reshaped(b, n, d))
+    }
+}
+
+final class CLIPMLP: Module {
+    let fc1: Linear, fc2: Linear
+    let act: String
+    init(_ c: CLIPTextConfig) {
+        act = c.hiddenAct
+        fc1 = Linear(c.hiddenSize, c.intermediateSize)
+        fc2 = Linear(c.intermediateSize, c.hiddenSize)
+    }
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try fc2(try activation(act, try fc1(x))) }
+}
+
+final class CLIPEncoderLayer: Module {
+    let selfAttn: CLIPAttention
+    @Child var layerNorm1: LayerNorm
+    let mlp: CLIPMLP
+    @Child var layerNorm2: LayerNorm
+    init(_ c: CLIPTextConfig) {
+        selfAttn = CLIPAttention(c)
+        _layerNorm1 = Child(wrappedValue: LayerNorm(c.hiddenSize, eps: c.layerNormEps), "layer_norm1")
+        mlp = CLIPMLP(c)
+        _layerNorm2 = Child(wrappedValue: LayerNorm(c.hiddenSize, eps: c.layerNormEps), "layer_norm2")
+    }
+    func callAsFunction(_ x: Tensor, mask: Tensor) throws -> Tensor {
+        let h = try x + selfAttn(try layerNorm1(x), mask: mask)
+        return try h + mlp(try layerNorm2(h))
+    }
+}
+
+final class CLIPEncoder: Module {
+    let layers: [CLIPEncoderLayer]
+    init(_ c: CLIPTextConfig) { layers = (0..<c.numHiddenLayers).map { _ in CLIPEncoderLayer(c) } }
+}
+
+final class CLIPTextEmbeddings: Module {
+    let tokenEmbedding: Embedding, positionEmbedding: Embedding
+    init(_ c: CLIPTextConfig) {
+        tokenEmbedding = Embedding(c.vocabSize, c.hiddenSize)
+        positionEmbedding = Embedding(c.maxPositionEmbeddings, c.hiddenSize)
+    }
+}
+
+/// CLIP's text transformer (transformers `CLIPTextModel`): causal pre-LN layers with quick-GELU; the pooled output
+/// is the final state at the end-of-text token. Keys are saved with transformers' `text_model.` prefix.
+public final class CLIPTextModel: Module, CaptionEncoder {
+    public func captionFeatures(ids: Tensor, mask: Tensor) throws -> Tensor {
+        try self(ids, attentionMask: mask).lastHiddenState
+    }
+
+    public let config: CLIPTextConfig
+    let textModel: CLIPTextTransformer
+
+    public init(_ config: CLIPTextConfig) {
+        self.config = config
+        textModel = CLIPTextTransformer(config)
+    }
+
+    /// `inputIds` [B, L] int64; `attentionMask` [B, L] with 1 for tokens and 0 for padding.
+    public func callAsFunction(_ inputIds: Tensor, attentionMask: Tensor? = nil) throws -> TextEncoderOutput {
+        try textModel(inputIds, attentionMask: attentionMask)
+    }
+
+    public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> CLIPTextModel {
+        let config = try CLIPTextConfig(TextEncoderWeights.config(directory, modelTypes: ["clip_text_model", "clip"]))
+        let model = CLIPTextModel(config)
+        try TextEncoderWeights.load(into: model, from: directory, prefixes: ["text_model."], device: device, dtype: dtype)
+        return model
+    }
+
+    public func save(to directory: URL) throws {
+        try ModelDirectory.save(self, config: config.json, to: directory, weightsFilename: TextEncoderWeights.weightsName)
+    }
+}
+
+final class CLIPTextTransformer: Module {
+    let config: CLIPTextConfig
+    let embeddings: CLIPTextEmbeddings
+    let encoder: CLIPEncoder
+    let finalLayerNorm: LayerNorm
+
+    init(_ c: CLIPTextConfig) {
+        config = c
+        embeddings = CLIPTextEmbeddings(c)
+        encoder = CLIPEncoder(c)
+        finalLayerNorm = LayerNorm(c.hiddenSize, eps: c.layerNormEps)
+    }
+
+    func callAsFunction(_ inputIds: Tensor, attentionMask: Tensor?) throws -> TextEncoderOutput {
+        guard inputIds.rank == 2 else { throw TorchError("input_ids must be [batch, length], got \(inputIds.shape)") }
+        let (b, n) = (inputIds.size(0), inputIds.size(1))
+        guard n <= config.maxPositionEmbeddings else {
+            throw TorchError("sequence length \(n) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        let ids = try inputIds.to(.int64)
+        let positions = try Tensor.arange(0, Double(n), device: ids.device).unsqueezed(0)
+        var h = try embeddings.tokenEmbedding(ids) + embeddings.positionEmbedding(positions)
+        // Causal, and no attention to padding (true = may attend).
+        var keep = try Tensor.ones([n, n], dtype: .bool, device: ids.device).tril().unsqueezed(0).unsqueezed(0)
+        if let attentionMask {
+            keep = try keep.logicalAnd(try attentionMask.to(ids.device).ne(0).reshaped(b, 1, 1, n))
+        }
+        for layer in encoder.layers { h = try layer(h, mask: keep) }
+        h = try finalLayerNorm(h)
+        let eosPositions = config.eosTokenId == 2
+            ? try ids.to(.int32).argmax(dim: -1)
+            : try ids.eq(Double(config.eosTokenId)).to(.int32).argmax(dim: -1)
+        let pooled = try h.gather(dim: 1, index: eosPositions.reshaped(b, 1, 1).expanded([b, 1, h.size(2)])).squeezed(1)
+        return TextEncoderOutput(lastHiddenState: h, poolerOutput: pooled)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Support
+import Torch
+
+/// Reading and writing Hugging Face model directories: a config.json beside safetensors weights, either one
+/// file or shards listed in `<weights>.index.json` (as save_pretrained writes large models).
+public enum ModelDirectory {
+    /// All tensors of `directory/filename` (or of its shards), by name.
+    public static func loadWeights(_ directory: URL, filename: String, device: Device = .cpu) throws
+        -> [String: Tensor]
+    {
+        let single = directory.appendingPathComponent(filename)
+        if FileManager.default.fileExists(atPath: single.path) {
+            return try SafeTensors.load(single.path, device: device)
+        }
+        let index = directory.appendingPathComponent(filename + ".index.json")
+        guard FileManager.default.fileExists(atPath: index.path) else {
+            throw ConfigError(file: directory.path, "no \(filename) (nor \(filename).index.json) in the model directory")
+        }
+        let config = try JSONConfig(contentsOf: index)
+        guard case .object(let map)? = config.values["weight_map"] else {
+            throw ConfigError(file: index.path, key: "weight_map", "missing (expected an object of tensor → shard file)")
+        }
+        var shards: [String] = []
+        for (name, value) in map {
+            guard case .string(let shard) = value else {
+                throw ConfigError(file: index.path, key: "weight_map.\(name)", "expected a file name")
+            }
+            if !shards.contains(shard) { shards.append(shard) }
+        }
+        var tensors: [String: Tensor] = [:]
+        for shard in shards.sorted() {
+            for (k, v) in try SafeTensors.load(directory.appendingPathComponent(shard).path, device: device) {
+                tensors[k] = v
+            }
+        }
+        return tensors
+    }
+
+    /// A model from a diffusers-style directory: `make` builds it from config.json, then the weights load strictly
+    /// and it moves to `device`/`dtype`.
+    public static func loadModel<M: Module>(from directory: URL, weightsName: String, device: Device, dtype: DType,
+                                            make: (URL) throws -> M) throws -> M {
+        let model = try make(directory.appendingPathComponent("config.json"))
+        let weights = try loadWeights(directory, filename: weightsName)
+        try load(weights, into: model, source: directory.appendingPathComponent(weightsName).path)
+        try model.to(device, dtype: dtype)
+        return model
+    }
+
+    /// Loads `weights` into `module` strictly; a mismatch names the file and lists every missing, unexpected and
+    /// mis-shaped tensor.
+    public static func load(_ weights: [String: Tensor], into module: Module, source: String) throws {
+        do {
+            try module.load(stateDict: weights, strict: true)
+        } catch let e as StateDictError {
+            throw ConfigError(file: source, "weights do not match the model:\n\(e.report)")
+        }
+    }
+
+    /// Writes `module`'s state dict as `directory/filename` and `config` as `directory/config.json`, each through
+    /// a temporary file and a rename, creating the directory if needed.
+    public static func save(_ module: Module, config: JSONValue, to directory: URL, weightsFilename: String,
+                            configFilename: String = "config.json") throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let state = Dictionary(module.stateDict(), uniquingKeysWith: { first, _ in first })
+        try SafeTensors.save(state, metadata: ["format": "pt"], to: directory.appendingPathComponent(weightsFilename).path)
+        try AtomicFile.write(config.serialized(), to: directory.appendingPathComponent(configFilename))
+    }
+}

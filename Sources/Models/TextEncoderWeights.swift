@@ -1,0 +1,36 @@
+import Foundation
+import Support
+import Torch
+
+/// Loading transformers checkpoints into our text encoders: tensor names may carry a wrapper prefix
+/// (`text_model.` from CLIPTextModel, `bert.` from task heads) and old checkpoints store buffers that current
+/// transformers ignores (`position_ids`).
+enum TextEncoderWeights {
+    static let weightsName = "model.safetensors"
+
+    static func load(into module: Module, from directory: URL, prefixes: [String], device: Device, dtype: DType) throws {
+        let source = directory.appendingPathComponent(weightsName).path
+        var weights = try ModelDirectory.loadWeights(directory, filename: weightsName)
+        let own = Set(module.stateDict().map(\.0))
+        var renamed: [String: Tensor] = [:]
+        for (key, tensor) in weights {
+            if key.hasSuffix("position_ids") { continue }
+            // The name as saved, without a wrapper prefix, or with the one our module uses.
+            let candidates = [key] + prefixes.filter { key.hasPrefix($0) }.map { String(key.dropFirst($0.count)) }
+                + prefixes.map { $0 + key }
+            renamed[candidates.first(where: own.contains) ?? key] = tensor
+        }
+        weights = renamed
+        try ModelDirectory.load(weights, into: module, source: source)
+        try module.to(device, dtype: dtype)
+    }
+
+    /// transformers' config.json for `modelType`, with its class check.
+    static func config(_ directory: URL, modelTypes: [String]) throws -> JSONConfig {
+        let c = try JSONConfig(contentsOf: directory.appendingPathComponent("config.json"))
+        if let type = try c.optionalString("model_type") {
+            try c.check("model_type", type, in: modelTypes)
+        }
+        return c
+    }
+}

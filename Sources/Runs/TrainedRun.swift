@@ -1,0 +1,53 @@
+import Foundation
+import Models
+import Pipeline
+import Support
+import Tokenizers
+import Torch
+import Training
+
+/// A finished (or interrupted) run loaded for sampling: its config, tokenizer and the networks of one checkpoint,
+/// with the EMA weights by default.
+public struct TrainedRun {
+    public let config: TrainConfig
+    public let checkpoint: URL
+    public let tokenizer: Tokenizer
+    public let models: DiffusionModels
+    public let vae: AutoencoderKL?
+    public let frozenEncoder: BertModel?
+    public let device: Device
+
+    /// `path` is a checkpoint directory (runs/NAME/checkpoints/step-N) or a run directory (its latest checkpoint).
+    public init(path: URL, useEMA: Bool = true, device: Device = .cpu) throws {
+        var checkpoint = path
+        if !FileManager.default.fileExists(atPath: path.appendingPathComponent(Checkpoint.stateFile).path) {
+            guard let latest = Checkpoint.latest(in: path.appendingPathComponent("checkpoints")) else {
+                throw FileError(path: path.path, "neither a checkpoint (no \(Checkpoint.stateFile)) nor a run with checkpoints/")
+            }
+            checkpoint = latest
+        }
+        self.checkpoint = checkpoint
+        let run = checkpoint.deletingLastPathComponent().deletingLastPathComponent()
+        config = try TrainConfig.load(run.appendingPathComponent("config.yaml"))
+        tokenizer = try Tokenizer(contentsOf: run.appendingPathComponent("tokenizer.json"))
+        self.device = device
+        let loaded = try Checkpoint.load(checkpoint)
+        let weights = useEMA ? (loaded.ema ?? loaded.model) : loaded.model
+        var frozen: BertModel? = nil
+        var cachedDim: Int? = nil
+        if config.textEncoder.type == .minilm, let p = config.textEncoder.path {
+            frozen = try BertModel.load(from: URL(fileURLWithPath: p), device: device)
+            cachedDim = frozen!.config.hiddenSize
+        }
+        models = try DiffusionModels(config: config, tokenizer: tokenizer, cachedTextDim: cachedDim)
+        try ModelDirectory.load(weights, into: models, source: checkpoint.path)
+        try models.to(device)
+        frozenEncoder = frozen
+        vae = try config.vae.map { try AutoencoderKL.load(from: URL(fileURLWithPath: $0.path), device: device) }
+    }
+
+    public var pipeline: TextToImagePipeline {
+        TextToImagePipeline(transformer: models.transformer, textEncoder: models.textEncoder ?? frozenEncoder,
+                            tokenizer: tokenizer, maxLength: config.textEncoder.maxLength, vae: vae, device: device)
+    }
+}

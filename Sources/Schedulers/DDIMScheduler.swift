@@ -1,0 +1,93 @@
+import Foundation
+import Support
+import Torch
+
+/// Denoising diffusion implicit models (Song et al., 2021), numerically diffusers' `DDIMScheduler`:
+/// deterministic with eta = 0, DDPM-like noise with eta = 1.
+public final class DDIMScheduler: NoiseScheduler {
+    public static let className = "DDIMScheduler"
+    let schedule: BetaSchedule
+    let options: SamplingOptions
+    public let setAlphaToOne: Bool
+    public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
+    let finalAlphaCumprod: Tensor
+    public private(set) var timesteps: Tensor
+    public private(set) var numInferenceSteps: Int?
+    /// Weight of the stochastic part of each step (0: deterministic DDIM).
+    public var eta = 0.0
+    public var initNoiseSigma: Double { 1 }
+    public var numTrainTimesteps: Int { schedule.numTrainTimesteps }
+    public var predictionType: PredictionType { options.predictionType }
+
+    public convenience init() throws { try self.init(JSONConfig(file: "DDIMScheduler", values: [:])) }
+
+    public init(_ c: JSONConfig) throws {
+        schedule = try BetaSchedule(c, allowSigmoid: false)
+        options = try SamplingOptions(c)
+        setAlphaToOne = try c.bool("set_alpha_to_one", default: true)
+        betas = try schedule.betas()
+        alphas = try 1.0 - betas
+        alphasCumprod = try alphas.cumprod(dim: 0)
+        finalAlphaCumprod = setAlphaToOne ? try Tensor(scalar: 1) : try alphasCumprod[0]
+        timesteps = try Tensor.arange(0, Double(schedule.numTrainTimesteps)).flipped([0])
+    }
+
+    public var configJSON: JSONValue {
+        var v = schedule.json.merging(options.json) { a, _ in a }
+        v["_class_name"] = .string(Self.className)
+        v["_diffusers_version"] = .string("0.42.1")
+        v["set_alpha_to_one"] = .bool(setAlphaToOne)
+        return .object(v)
+    }
+
+    public func setTimesteps(_ n: Int) throws {
+        timesteps = try Tensor(try options.timesteps(n, trainSteps: numTrainTimesteps))
+        numInferenceSteps = n
+    }
+
+    public func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
+        -> SchedulerStepOutput
+    {
+        guard let n = numInferenceSteps else { throw TorchError("call setTimesteps before step") }
+        let t = try SamplingOptions.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
+        let prevT = t - numTrainTimesteps / n
+        let alphaProd = try alphasCumprod[t], alphaProdPrev = prevT >= 0 ? try alphasCumprod[prevT] : finalAlphaCumprod
+        let betaProd = try 1 - alphaProd
+        var x0 = try options.predictOriginal(modelOutput, sample: sample, alphaProd: alphaProd, betaProd: betaProd)
+        var eps: Tensor
+        switch predictionType {
+        case .epsilon: eps = modelOutput
+        case .sample: eps = try (sample - alphaProd.pow(0.5) * x0) / betaProd.pow(0.5)
+        case .vPrediction: eps = try alphaProd.pow(0.5) * modelOutput + betaProd.pow(0.5) * sample
+        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
+        }
+        x0 = try options.clipOrThreshold(x0)
+        let betaProdPrev = try 1 - alphaProdPrev
+        let variance = try (betaProdPrev / betaProd) * (1 - alphaProd / alphaProdPrev)
+        let stdDev = try eta * variance.pow(0.5)
+        let direction = try (1 - alphaProdPrev - stdDev.pow(2)).pow(0.5) * eps
+        var prev = try alphaProdPrev.pow(0.5) * x0 + direction
+        if eta > 0 {
+            let noise = try Tensor.randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device,
+                                         generator: generator)
+            prev = try prev + stdDev * noise
+        }
+        return SchedulerStepOutput(prevSample: prev, predOriginalSample: x0)
+    }
+
+    public func addNoise(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        let (a, b) = try alphaNoised(alphasCumprod, sample, noise, timesteps)
+        return try a * sample + b * noise
+    }
+
+    public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        switch predictionType {
+        case .epsilon: return noise
+        case .sample: return sample
+        case .vPrediction:
+            let (a, b) = try alphaNoised(alphasCumprod, sample, noise, timesteps)
+            return try a * noise - b * sample
+        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import Support
+import Torch
+
+/// Rectified flow / flow matching with Euler steps (as in SD3), numerically diffusers'
+/// `FlowMatchEulerDiscreteScheduler`: x_σ = (1 − σ)·x₀ + σ·ε, the model predicts the velocity ε − x₀, and each
+/// step moves x by (σ_next − σ)·v.
+public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
+    public static let className = "FlowMatchEulerDiscreteScheduler"
+    public let numTrainTimesteps: Int
+    public let shift: Double
+    public let useDynamicShifting: Bool
+    public let baseShift: Double?, maxShift: Double?
+    public let baseImageSeqLen: Int, maxImageSeqLen: Int
+    public let invertSigmas: Bool
+    public let shiftTerminal: Double?
+    public let useKarrasSigmas: Bool, useExponentialSigmas: Bool
+    public let timeShiftType: String
+    public let stochasticSampling: Bool
+
+    public private(set) var timesteps: Tensor
+    /// σ for each timestep, plus a final 0 (or 1 when inverted).
+    public private(set) var sigmas: Tensor
+    public private(set) var stepIndex: Int?
+    public var predictionType: PredictionType { .flow }
+    public var initNoiseSigma: Double { 1 }
+    let sigmaMin: Double, sigmaMax: Double
+
+    public convenience init() throws {
+        try self.init(JSONConfig(file: "FlowMatchEulerDiscreteScheduler", values: [:]))
+    }
+
+    public init(_ c: JSONConfig) throws {
+        numTrainTimesteps = try c.int("num_train_timesteps", default: 1000)
+        try c.require(numTrainTimesteps > 0, "num_train_timesteps", "must be positive, got \(numTrainTimesteps)")
+        shift = try c.double("shift", default: 1.0)
+        try c.require(shift > 0, "shift", "must be positive, got \(shift)")
+        useDynamicShifting = try c.bool("use_dynamic_shifting", default: false)
+        baseShift = try c.optionalDouble("base_shift", default: 0.5)
+        maxShift = try c.optionalDouble("max_shift", default: 1.15)
+        baseImageSeqLen = try c.int("base_image_seq_len", default: 256)
+        maxImageSeqLen = try c.int("max_image_seq_len", default: 4096)
+        invertSigmas = try c.bool("invert_sigmas", default: false)
+        shiftTerminal = try c.optionalDouble("shift_terminal")
+        useKarrasSigmas = try c.bool("use_karras_sigmas", default: false)
+        useExponentialSigmas = try c.bool("use_exponential_sigmas", default: false)
+        if try c.bool("use_beta_sigmas", default: false) {
+            throw c.fail("use_beta_sigmas", "beta sigmas are not supported (they need scipy's beta distribution)")
+        }
+        try c.require(!(useKarrasSigmas && useExponentialSigmas), "use_karras_sigmas",
+                      "only one of use_karras_sigmas and use_exponential_sigmas can be true")
+        timeShiftType = try c.string("time_shift_type", default: "exponential")
+        try c.check("time_shift_type", timeShiftType, in: ["exponential", "linear"])
+        stochasticSampling = try c.bool("stochastic_sampling", default: false)
+
+        // σ = t/N for t = N…1, shifted, in float32 as diffusers computes it.
+        let n = Double(numTrainTimesteps)
+        var s = try Tensor.linspace(1, n, steps: numTrainTimesteps, dtype: .float32).flipped([0]) / n
+        if !useDynamicShifting { s = try shift * s / (1 + (shift - 1) * s) }
+        sigmas = s
+        timesteps = try s * n
+        sigmaMin = try s[numTrainTimesteps - 1].item()
+        sigmaMax = try s[0].item()
+    }
+
+    public var configJSON: JSONValue {
+        func opt(_ v: Double?) -> JSONValue { v.map { .double($0) } ?? .null }
+        return .object([
+            "_class_name": .string(Self.className), "_diffusers_version": .string("0.42.1"),
+            "num_train_timesteps": .integer(numTrainTimesteps), "shift": .double(shift),
+            "use_dynamic_shifting": .bool(useDynamicShifting), "base_shift": opt(baseShift), "max_shift": opt(maxShift),
+            "base_image_seq_len": .integer(baseImageSeqLen), "max_image_seq_len": .integer(maxImageSeqLen),
+            "invert_sigmas": .bool(invertSigmas), "shift_terminal": opt(shiftTerminal),
+            "use_karras_sigmas": .bool(useKarrasSigmas), "use_exponential_sigmas": .bool(useExponentialSigmas),
+            "use_beta_sigmas": .bool(false), "time_shift_type": .string(timeShiftType),
+            "stochastic_sampling": .bool(stochasticSampling),
+        ])
+    }
+
+    public func setTimesteps(_ n: Int) throws { try setTimesteps(n, mu: nil) }
+
+    /// `mu` is the resolution-dependent shift, required when use_dynamic_shifting is on.
+    public func setTimesteps(_ n: Int, mu: Double?) throws {
+        guard n > 0 else { throw TorchError("num_inference_steps must be positive, got \(n)") }
+        if useDynamicShifting && mu == nil { throw TorchError("use_dynamic_shifting needs `mu`") }
+        // numpy float64 arithmetic, as diffusers does before converting to float32.
+        let N = Double(numTrainTimesteps)
+        let start = sigmaMax * N, stop = sigmaMin * N
+        let step = n > 1 ? (stop - start) / Double(n - 1) : 0
+        var s = (0..<n).map { i in (i == n - 1 && n > 1 ? stop : Double(i) * step + start) / N }
+        if useDynamicShifting {
+            s = s.map { timeShift(mu!, 1.0, $0) }
+        } else {
+            s = s.map { shift * $0 / (1 + (shift - 1) * $0) }
+        }
+        if let terminal = shiftTerminal, terminal != 0 {
+            let scale = (1 - s[s.count - 1]) / (1 - terminal)
+            s = s.map { 1 - (1 - $0) / scale }
+        }
+        if useKarrasSigmas {
+            let rho = 7.0, lo = Foundation.pow(s.last!, 1 / rho), hi = Foundation.pow(s.first!, 1 / rho)
+            s = (0..<n).map { i in
+                let ramp = n > 1 ? (i == n - 1 ? 1.0 : Double(i) * (1.0 / Double(n - 1))) : 0
+                return Foundation.pow(hi + ramp * (lo - hi), rho)
+            }
+        } else if useExponentialSigmas {
+            let a = Foundation.log(s.first!), b = Foundation.log(s.last!)
+            let step = n > 1 ? (b - a) / Double(n - 1) : 0
+            s = (0..<n).map { i in Foundation.exp(i == n - 1 && n > 1 ? b : Double(i) * step + a) }
+        }
+        var sig = try Tensor(s.map { Float($0) })
+        var ts = try sig * N
+        if invertSigmas {
+            sig = try 1.0 - sig
+            ts = try sig * N
+            sig = try Tensor.cat([sig, try Tensor.ones([1])])
+        } else {
+            sig = try Tensor.cat([sig, try Tensor.zeros([1])])
+        }
+        timesteps = ts
+        sigmas = sig
+        stepIndex = nil
+    }
+
+    func timeShift(_ mu: Double, _ sigma: Double, _ t: Double) -> Double {
+        if timeShiftType == "linear" { return mu / (mu + Foundation.pow(1 / t - 1, sigma)) }
+        return Foundation.exp(mu) / (Foundation.exp(mu) + Foundation.pow(1 / t - 1, sigma))
+    }
+
+    /// Index of `timestep` in the schedule (the second match if it repeats, as diffusers).
+    func index(of timestep: Double) throws -> Int {
+        let values = try timesteps.to(.float64).doubles()
+        let matches = values.indices.filter { Float(values[$0]) == Float(timestep) }
+        guard let first = matches.first else { throw TorchError("timestep \(timestep) is not in the schedule") }
+        return matches.count > 1 ? matches[1] : first
+    }
+
+    public func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
+        -> SchedulerStepOutput
+    {
+        if stepIndex == nil { stepIndex = try index(of: timestep) }
+        let i = stepIndex!
+        guard i + 1 < sigmas.count else { throw TorchError("step called more times than there are timesteps") }
+        let x = try sample.to(.float32)
+        let sigma = try sigmas[i], sigmaNext = try sigmas[i + 1]
+        var prev: Tensor
+        if stochasticSampling {
+            let x0 = try x - sigma * modelOutput
+            let noise = try Tensor.randn(x.shape, dtype: x.dtype, device: x.device, generator: generator)
+            prev = try (1.0 - sigmaNext) * x0 + sigmaNext * noise
+        } else {
+            prev = try x + (sigmaNext - sigma) * modelOutput
+        }
+        stepIndex = i + 1
+        return SchedulerStepOutput(prevSample: try prev.to(modelOutput.dtype), predOriginalSample: nil)
+    }
+
+    /// diffusers' scale_noise: σ·ε + (1 − σ)·x₀ with σ looked up for each of `timesteps` (values of the schedule).
+    public func scaleNoise(_ sample: Tensor, timesteps t: Tensor, noise: Tensor) throws -> Tensor {
+        let indices = try t.to(.float64).doubles().map { try index(of: $0) }
+        let s = try sigmas.to(sample.device, sample.dtype).indexSelect(dim: 0, index: Tensor(indices.map(Int64.init)))
+        let sigma = try broadcastPerSample(s, like: sample)
+        return try sigma * noise + (1.0 - sigma) * sample
+    }
+
+    /// For training: `timesteps` are continuous in [0, N] with σ = t / N.
+    public func addNoise(_ sample: Tensor, noise: Tensor, timesteps t: Tensor) throws -> Tensor {
+        let sigma = try broadcastPerSample(t.to(sample.device, sample.dtype) / Double(numTrainTimesteps), like: sample)
+        return try sigma * noise + (1.0 - sigma) * sample
+    }
+
+    /// The velocity ε − x₀.
+    public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        try noise - sample
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Support
+import Torch
+
+/// What the denoiser predicts (diffusers' `prediction_type`); flow models predict a velocity.
+public enum PredictionType: String, Sendable, CaseIterable {
+    case epsilon, sample, vPrediction = "v_prediction", flow = "flow"
+}
+
+/// One sampler step's result.
+public struct SchedulerStepOutput {
+    public let prevSample: Tensor
+    /// The model's estimate of the clean sample (DDPM/DDIM), when the scheduler computes one.
+    public let predOriginalSample: Tensor?
+}
+
+/// A diffusers-compatible noise scheduler: the training-time forward process and the sampler.
+public protocol NoiseScheduler: AnyObject {
+    static var className: String { get }
+    var numTrainTimesteps: Int { get }
+    var predictionType: PredictionType { get }
+    /// Inference timesteps after `setTimesteps` (int64 for DDPM/DDIM, float32 for flow matching).
+    var timesteps: Tensor { get }
+    var initNoiseSigma: Double { get }
+    func setTimesteps(_ numInferenceSteps: Int) throws
+    /// One denoising step from `sample` at `timestep` (a value of `timesteps`).
+    func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
+        -> SchedulerStepOutput
+    /// x_t for training: the clean `sample` noised to `timesteps` (one per batch element).
+    func addNoise(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor
+    /// What the model should output at `timesteps` for this prediction type.
+    func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor
+    /// The scheduler_config.json diffusers writes.
+    var configJSON: JSONValue { get }
+}
+
+extension NoiseScheduler {
+    /// The timesteps as numbers, for loops.
+    public var timestepValues: [Double] { (try? timesteps.to(.float64).doubles()) ?? [] }
+
+    public func save(to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try AtomicFile.write(configJSON.serialized(),
+                                           to: directory.appendingPathComponent("scheduler_config.json"))
+    }
+}
+
+/// Reads a scheduler_config.json (or a directory holding one) and builds the scheduler its `_class_name` names.
+public func loadScheduler(from url: URL) throws -> any NoiseScheduler {
+    var file = url
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        file = url.appendingPathComponent("scheduler_config.json")
+    }
+    let config = try JSONConfig(contentsOf: file)
+    let name = try config.string("_class_name")
+    switch name {
+    case DDPMScheduler.className: return try DDPMScheduler(config)
+    case DDIMScheduler.className: return try DDIMScheduler(config)
+    case FlowMatchEulerDiscreteScheduler.className: return try FlowMatchEulerDiscreteScheduler(config)
+    default:
+        throw ConfigError(file: file.path, key: "_class_name", "'\(name)' is not supported (expected "
+            + "DDPMScheduler, DDIMScheduler or FlowMatchEulerDiscreteScheduler)")
+    }
+}
+
+/// Broadcasts per-sample values [B] over the remaining dimensions of a [B, ...] tensor.
+func broadcastPerSample(_ values: Tensor, like x: Tensor) throws -> Tensor {
+    var v = try values.flattened()
+    while v.rank < x.rank { v = try v.unsqueezed(-1) }
+    return v
+}

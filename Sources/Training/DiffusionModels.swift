@@ -1,0 +1,97 @@
+import Foundation
+import Models
+import Schedulers
+import Support
+import Tokenizers
+import Torch
+
+/// The trained networks of a run, as one module so optimizer, EMA and checkpoints see one set of keys:
+/// `transformer.*` (the DiT) and, when it is trained jointly, `text_encoder.*`.
+public final class DiffusionModels: Module {
+    public let transformer: PixArtTransformer2DModel
+    public let textEncoder: CLIPTextModel?
+
+    public init(transformer: PixArtTransformer2DModel, textEncoder: CLIPTextModel?) {
+        self.transformer = transformer
+        self.textEncoder = textEncoder
+    }
+
+    /// The networks `config` describes: with a new CLIP-architecture text encoder sized for `tokenizer` (trained
+    /// jointly), or, when captions come pre-encoded by a frozen encoder, a DiT reading `cachedTextDim` features.
+    public convenience init(config: TrainConfig, tokenizer: Tokenizer, cachedTextDim: Int?) throws {
+        var textEncoder: CLIPTextModel?
+        var pixArt = config.pixArtConfig
+        if config.textEncoder.type == .clip && config.textEncoder.path == nil {
+            var c = CLIPTextConfig()
+            c.vocabSize = tokenizer.vocabSize
+            c.hiddenSize = config.textEncoder.hiddenSize
+            c.intermediateSize = 4 * config.textEncoder.hiddenSize
+            c.numHiddenLayers = config.textEncoder.numLayers
+            c.numAttentionHeads = config.textEncoder.numHeads
+            c.maxPositionEmbeddings = config.textEncoder.maxLength
+            c.padTokenId = tokenizer.id(for: "<|pad|>") ?? 0
+            c.bosTokenId = tokenizer.id(for: "<|startoftext|>") ?? 49406
+            c.eosTokenId = tokenizer.id(for: "<|endoftext|>") ?? 49407
+            textEncoder = CLIPTextModel(c)
+            pixArt.captionChannels = c.hiddenSize
+        } else if let cachedTextDim {
+            pixArt.captionChannels = cachedTextDim
+        }
+        self.init(transformer: try PixArtTransformer2DModel(pixArt), textEncoder: textEncoder)
+    }
+
+    /// Caption features for the DiT: the jointly trained encoder's last hidden state, or cached frozen features.
+    public func captionFeatures(ids: Tensor, mask: Tensor, cached: Tensor?) throws -> Tensor {
+        if let textEncoder { return try textEncoder(ids, attentionMask: mask).lastHiddenState }
+        guard let cached else { throw TorchError("no text encoder and no cached text embeddings") }
+        return cached
+    }
+}
+
+/// The noise process a config trains with, and the sampler it generates with.
+public enum DiffusionSetup {
+    public static func trainingScheduler(_ c: TrainConfig) throws -> any NoiseScheduler {
+        try scheduler(c, className: c.scheduler.objective == .flow ? FlowMatchEulerDiscreteScheduler.className
+                                                                    : DDPMScheduler.className)
+    }
+
+    public static func sampler(_ c: TrainConfig, override: TrainConfig.Sampler? = nil) throws -> any NoiseScheduler {
+        let kind = override ?? c.run.sampler
+        switch kind {
+        case .euler:
+            guard c.scheduler.objective == .flow else { throw TorchError("the euler sampler needs the flow objective") }
+            return try scheduler(c, className: FlowMatchEulerDiscreteScheduler.className)
+        case .ddim, .ddpm:
+            guard c.scheduler.objective != .flow else { throw TorchError("a flow model samples with --sampler euler") }
+            return try scheduler(c, className: kind == .ddim ? DDIMScheduler.className : DDPMScheduler.className)
+        }
+    }
+
+    /// The scheduler_config.json this run's noise process corresponds to.
+    public static func schedulerConfig(_ c: TrainConfig, className: String) -> [String: JSONValue] {
+        var v: [String: JSONValue] = ["_class_name": .string(className), "num_train_timesteps": .integer(c.scheduler.numTrainTimesteps)]
+        if className == FlowMatchEulerDiscreteScheduler.className {
+            v["shift"] = .double(c.scheduler.shift)
+        } else {
+            v["beta_schedule"] = .string(c.scheduler.betaSchedule)
+            v["prediction_type"] = .string(c.scheduler.objective == .vPrediction ? "v_prediction" : "epsilon")
+            // Pixel space is clipped to [−1, 1]; latents are not bounded.
+            v["clip_sample"] = .bool(c.vae == nil)
+            if className == DDIMScheduler.className {
+                v["timestep_spacing"] = .string("trailing")
+                v["set_alpha_to_one"] = .bool(false)
+            }
+            if className == DDPMScheduler.className { v["timestep_spacing"] = .string("trailing") }
+        }
+        return v
+    }
+
+    static func scheduler(_ c: TrainConfig, className: String) throws -> any NoiseScheduler {
+        let json = JSONConfig(file: "scheduler", values: schedulerConfig(c, className: className))
+        switch className {
+        case DDPMScheduler.className: return try DDPMScheduler(json)
+        case DDIMScheduler.className: return try DDIMScheduler(json)
+        default: return try FlowMatchEulerDiscreteScheduler(json)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import Datasets
+import Foundation
+import Models
+import Pipeline
+import Schedulers
+import Support
+import Tokenizers
+import Torch
+
+/// A training run: runs/NAME/{config.yaml, tokenizer.json, checkpoints/step-N/, logs/ (TensorBoard), samples/}.
+/// Everything random comes from the global torch generator (saved in checkpoints) and the data order from a
+/// per-epoch permutation, so a resumed run repeats the uninterrupted one bit for bit.
+public final class Trainer {
+    public let config: TrainConfig
+    public let runDirectory: URL
+    public let data: CachedDataset
+    public let tokenizer: Tokenizer
+    public let models: DiffusionModels
+    public let optimizer: AdamW
+    public let ema: EMA?
+    let scheduler: any NoiseScheduler
+    let schedule: LRSchedule
+    let device: Device
+    let emptyCaption: (ids: Tensor, mask: Tensor)
+    /// The VAE's scaling and shift factors for latent caches (1 and none in pixel space).
+    let latentScaling: (scale: Double, shift: Double?)
+    public private(set) var state: TrainerState
+    public let totalSteps: Int
+    var order: [Int64] = []
+    /// Called after each optimizer step with (step, loss); tests use it to stop a run early.
+    public var onStep: ((Int, Double) throws -> Void)?
+    public var quiet = false
+
+    public var checkpointsDirectory: URL { runDirectory.appendingPathComponent("checkpoints") }
+
+    public init(config: TrainConfig, resume: URL? = nil) throws {
+        self.config = config
+        device = config.run.device
+        if config.run.threads > 0 { Runtime.threads = config.run.threads }
+        runDirectory = URL(fileURLWithPath: config.run.outputDir).appendingPathComponent(config.run.name)
+        data = try CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
+        tokenizer = try Tokenizer(contentsOf: data.tokenizerURL)
+        try Trainer.check(config, data)
+        if let vae = config.vae {
+            let c = try AutoencoderKLConfig(contentsOf: URL(fileURLWithPath: vae.path).appendingPathComponent("config.json"))
+            latentScaling = (c.scalingFactor, c.shiftFactor)
+        } else {
+            latentScaling = (1, nil)
+        }
+
+        manualSeed(UInt64(config.run.seed))
+        models = try DiffusionModels(config: config, tokenizer: tokenizer, cachedTextDim: data.manifest.textEmbeddingDim)
+        try models.to(device)
+        if let textEncoder = models.textEncoder, !config.textEncoder.trainable {
+            try textEncoder.parameters().forEach { try $0.requiresGrad(false) }
+        }
+        let trainable = models.namedParameters().filter { $0.1.requiresGrad }
+        let o = config.optimizer
+        optimizer = try AdamW(trainable, lr: o.learningRate, betas: (o.betas[0], o.betas[1]), eps: o.eps, weightDecay: o.weightDecay)
+        let allModels = models
+        ema = try o.emaDecay.map { try EMA(allModels, decay: $0) }
+        scheduler = try DiffusionSetup.trainingScheduler(config)
+        let stepsPerEpoch = max(1, data.count / (config.training.batchSize * config.training.gradientAccumulationSteps))
+        totalSteps = config.training.maxSteps ?? (config.training.numEpochs ?? 1) * stepsPerEpoch
+        schedule = try LRSchedule(name: o.lrSchedule, warmupSteps: o.warmupSteps, totalSteps: totalSteps)
+        var tk = tokenizer
+        tk.padding = nil
+        let (ids, mask) = try tk.encodeTensors([""], maxLength: config.textEncoder.maxLength)
+        emptyCaption = (try ids.to(device), try mask.to(device))
+        state = TrainerState(step: 0, epoch: 0, position: 0, rngState: "", configHash: config.architectureHash)
+
+        if let resume {
+            try restore(from: resume)
+        }
+    }
+
+    static func check(_ c: TrainConfig, _ d: CachedDataset) throws {
+        let m = d.manifest
+        let cache = c.data.cache + "/manifest.json"
+        guard m.imageSize == c.data.imageSize else {
+            throw ConfigError(file: cache, key: "image_size", "the cache holds \(m.imageSize)-pixel images, the config says data.image_size \(c.data.imageSize)")
+        }
+        guard m.sampleShape.count == 3, m.sampleShape[0] == c.model.inChannels, m.sampleShape[1] == c.model.sampleSize else {
+            throw ConfigError(file: cache, key: "sample_shape", "samples are \(m.sampleShape), the model expects [\(c.model.inChannels), \(c.model.sampleSize), \(c.model.sampleSize)]")
+        }
+        guard (c.vae != nil) == (m.kind == "latents") else {
+            throw ConfigError(file: cache, key: "kind", "the cache holds \(m.kind), but the config \(c.vae == nil ? "has no vae" : "uses a vae")")
+        }
+        guard m.maxLength == c.textEncoder.maxLength else {
+            throw ConfigError(file: cache, key: "max_length", "captions were tokenized to \(m.maxLength), text_encoder.max_length is \(c.textEncoder.maxLength)")
+        }
+    }
+
+    // MARK: Data order
+
+    func ensureOrder() throws {
+        if order.isEmpty || state.position + config.training.batchSize > order.count {
+            if !order.isEmpty { state.epoch += 1; state.position = 0 }
+            let g = try Generator(seed: UInt64(config.run.seed) &+ UInt64(state.epoch) &* 1_000_003)
+            order = try Tensor.randperm(data.count, generator: g).toArray(Int64.self)
+        }
+    }
+
+    func nextIndices() throws -> Tensor {
+        try ensureOrder()
+        let b = min(config.training.batchSize, data.count)
+        let slice = Array(order[state.position..<(state.position + b)])
+        state.position += b
+        return try Tensor(slice)
+    }
+
+    // MARK: Loop
+
+    /// Trains until the configured number of steps; returns the last loss.
+    @discardableResult
+    public func train() throws -> Double {
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
+        try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
+                                           to: runDirectory.appendingPathComponent("tokenizer.json"))
+        let logs = try TensorBoardWriter(directory: runDirectory.appendingPathComponent("logs"))
+        let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery)
+        var lastLoss = Double.nan
+        let accumulation = config.training.gradientAccumulationSteps
+        let params = optimizer.parameters.map(\.1)
+        while state.step < totalSteps {
+            let lr = config.optimizer.learningRate * schedule.multiplier(at: state.step)
+            optimizer.lr = lr
+            var stepLoss = 0.0
+            for _ in 0..<accumulation {
+                let loss = try microBatchLoss() / Double(accumulation)
+                try loss.backward()
+                stepLoss += try loss.item()
+            }
+            guard stepLoss.isFinite else {
+                let last = Checkpoint.latest(in: checkpointsDirectory)
+                throw TorchError("loss became \(stepLoss) at step \(state.step + 1); training stopped. "
+                    + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
+            }
+            let gradNorm = try config.optimizer.maxGradNorm.map { try clipGradNorm(params, maxNorm: $0) }
+                ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
+            try optimizer.step()
+            optimizer.zeroGrad()
+            state.step += 1
+            try ema?.update(models, step: state.step)
+            state.loss = stepLoss
+            lastLoss = stepLoss
+            if !quiet { progress.update(step: state.step, loss: stepLoss, lr: lr) }
+            if state.step % config.run.logEvery == 0 || state.step == totalSteps {
+                try logs.scalar("train/loss", stepLoss, step: state.step)
+                try logs.scalar("train/lr", lr, step: state.step)
+                try logs.scalar("train/grad_norm", gradNorm, step: state.step)
+                try logs.scalar("train/it_per_sec", progress.rate(at: state.step), step: state.step)
+            }
+            let sampleNow = config.run.sampleEvery > 0 && state.step % config.run.sampleEvery == 0
+            if (sampleNow || state.step == totalSteps) && !config.run.samplePrompts.isEmpty {
+                let grid = try sampleGrid()
+                let url = runDirectory.appendingPathComponent("samples/step-\(state.step).png")
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try PNG.write(grid, to: url)
+                try logs.image("samples", png: try PNG.encode(grid), width: grid.width, height: grid.height, step: state.step)
+            }
+            let checkpointNow = config.run.checkpointEvery > 0 && state.step % config.run.checkpointEvery == 0
+            if checkpointNow || state.step == totalSteps {
+                let url = try saveCheckpoint()
+                if !quiet { progress.message("checkpoint \(url.path)") }
+            }
+            try onStep?(state.step, stepLoss)
+        }
+        return lastLoss
+    }
+
+    /// One micro-batch: noise the clean samples, predict, and return the loss against the objective's target.
+    func microBatchLoss() throws -> Tensor {
+        let indices = try nextIndices()
+        let batch = try data.batch(indices, device: device, scalingFactor: latentScaling.scale, shiftFactor: latentScaling.shift)
+        let b = batch.x.size(0)
+        var ids = batch.ids, mask = batch.mask, cached = batch.text
+        if config.data.captionDropout > 0 {
+            // Dropped captions become the empty caption, which classifier-free guidance samples against.
+            let drop = try Tensor.rand([b], device: device).lt(config.data.captionDropout)
+            let rows = try drop.reshaped(b, 1)
+            ids = try Tensor.where(rows, emptyCaption.ids.expanded([b, ids.size(1)]), ids)
+            mask = try Tensor.where(rows, emptyCaption.mask.expanded([b, mask.size(1)]), mask)
+            if let c = cached { cached = try c * (1 - drop.to(c.dtype)).reshaped(b, 1, 1) }
+        }
+        let context = try models.captionFeatures(ids: ids, mask: mask, cached: cached)
+        let noise = try batch.x.randnLike()
+        let t: Tensor
+        if config.scheduler.objective == .flow {
+            // Logit-normal σ (SD3's default weighting): most samples at middle noise levels, where the layout of
+            // the image — what the caption's position and size words decide — is formed.
+            t = try Tensor.randn([b], device: device).sigmoid() * Double(config.scheduler.numTrainTimesteps)
+        } else {
+            t = try Tensor.randint(0, config.scheduler.numTrainTimesteps, [b], device: device)
+        }
+        let xt = try scheduler.addNoise(batch.x, noise: noise, timesteps: t)
+        let target = try scheduler.trainingTarget(sample: batch.x, noise: noise, timesteps: t)
+        let run = { () throws -> Tensor in
+            var pred = try self.models.transformer(xt, encoderHiddenStates: context, timestep: t, encoderAttentionMask: mask)
+            if pred.size(1) != batch.x.size(1) { pred = try pred.slice(dim: 1, start: 0, end: batch.x.size(1)) }
+            return try F.mseLoss(pred.to(.float32), target)
+        }
+        switch config.training.mixedPrecision {
+        case .no: return try run()
+        case .bf16: return try withAutocast(device: device, dtype: .bfloat16, run)
+        case .fp16: return try withAutocast(device: device, dtype: .float16, run)
+        }
+    }
+
+
+    /// A grid of the sample prompts, generated with the EMA weights when there are any.
+    public func sampleGrid() throws -> RGBImage {
+        let pipeline = try samplingPipeline()
+        let images = try pipeline.generate(config.run.samplePrompts, scheduler: try DiffusionSetup.sampler(config),
+                                           steps: config.run.sampleSteps, guidanceScale: config.run.cfgScale,
+                                           seed: UInt64(config.run.seed))
+        return imageGrid(try TextToImagePipeline.images(images), columns: 4, scale: max(1, 96 / config.data.imageSize),
+                         labels: config.run.samplePrompts)
+    }
+
+    func samplingPipeline() throws -> TextToImagePipeline {
+        var target = models
+        if let ema {
+            // Building the copy draws initial weights; keep the training run's random stream untouched.
+            let rng = try Generator.globalState()
+            defer { try? Generator.setGlobalState(rng) }
+            // Sample with a copy that holds the averaged weights, leaving the trained ones untouched.
+            let copy = DiffusionModels(transformer: try PixArtTransformer2DModel(models.transformer.config),
+                                       textEncoder: models.textEncoder.map { CLIPTextModel($0.config) })
+            try copy.to(device)
+            try ema.copy(to: copy)
+            target = copy
+        }
+        return TextToImagePipeline(transformer: target.transformer, textEncoder: target.textEncoder, tokenizer: tokenizer,
+                                   maxLength: config.textEncoder.maxLength, device: device)
+    }
+
+    // MARK: Checkpoints
+
+    @discardableResult
+    public func saveCheckpoint() throws -> URL {
+        var s = state
+        s.rngState = try Data(Generator.globalState().bytes()).base64EncodedString()
+        return try Checkpoint.save(to: checkpointsDirectory, step: state.step,
+                                   model: Dictionary(models.stateDict(), uniquingKeysWith: { a, _ in a }),
+                                   ema: ema?.stateDict(), optimizer: optimizer.stateDict(), state: s,
+                                   keepLast: config.run.keepLast)
+    }
+
+    func restore(from url: URL) throws {
+        let loaded = try Checkpoint.load(url)
+        guard loaded.state.configHash == config.architectureHash else {
+            throw ConfigError(file: url.path, key: "config_hash",
+                              "the checkpoint was trained with another model, data or noise setup (hash \(loaded.state.configHash), "
+                                + "this config \(config.architectureHash)); only run, optimizer and training settings may change on resume")
+        }
+        try ModelDirectory.load(loaded.model, into: models, source: url.appendingPathComponent("model.safetensors").path)
+        try optimizer.load(stateDict: loaded.optimizer)
+        if let ema, let e = loaded.ema { try ema.load(stateDict: e) }
+        guard let rng = Data(base64Encoded: loaded.state.rngState) else {
+            throw FileError(path: url.path, "trainer_state.json: rng_state is not base64")
+        }
+        try Generator.setGlobalState(try Tensor([UInt8](rng)))
+        state = loaded.state
+        order = []
+        // Rebuild the epoch's permutation without advancing past the saved position.
+        let position = state.position
+        let g = try Generator(seed: UInt64(config.run.seed) &+ UInt64(state.epoch) &* 1_000_003)
+        order = try Tensor.randperm(data.count, generator: g).toArray(Int64.self)
+        state.position = position
+    }
+}
+
+extension TrainConfig {
+    /// Hash of the sections a checkpoint's weights depend on (data, model, text_encoder, vae, scheduler): resuming
+    /// may change step counts, learning rate or logging, not these.
+    public var architectureHash: String {
+        let keep: Set<String> = ["data:", "model:", "text_encoder:", "vae:", "vae: null", "scheduler:"]
+        var include = false, text = ""
+        for line in canonicalYAML.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !line.hasPrefix(" ") { include = keep.contains(String(line)) || line.hasPrefix("vae:") }
+            if include { text += line + "\n" }
+        }
+        return fnv1a64(text)
+    }
+}
