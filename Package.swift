@@ -73,10 +73,13 @@ let package = Package(
                            "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "dit-bench", dependencies: ["Torch"], path: "benchmarks/DiTStepBench"),
-        .testTarget(name: "TorchTests", dependencies: ["Torch"], path: "Tests/TorchTests"),
+        // Fixture paths, tensor comparison, temporary directories and the reference Python, for both test targets.
+        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], path: "Tests/TorchTests"),
         // Runs the `dit` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "DiTKitTests", dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models",
-                                                        "Schedulers", "Tokenizers", "Support", "Torch"],
+                                                        "Schedulers", "Tokenizers", "Support", "Torch",
+                                                        "TestSupport"],
                     path: "Tests/DiTKitTests"),
     ],
     cxxLanguageStandard: .cxx20

@@ -6,6 +6,7 @@ import Torch
 /// the contract of `dit forward`, which lets anyone check parity from outside.
 public enum AnyModel {
     case transformer(PixArtTransformer2DModel)
+    case dit(DiTTransformer2DModel)
     case vae(AutoencoderKL)
     case clipText(CLIPTextModel)
     case bert(BertModel)
@@ -13,13 +14,18 @@ public enum AnyModel {
     /// Picks the class from config.json: diffusers' `_class_name`, else transformers' `model_type`/`architectures`.
     public static func load(from directory: URL, device: Device = .cpu) throws -> AnyModel {
         let configURL = directory.appendingPathComponent("config.json")
-        let c = try JSONConfig(contentsOf: configURL)
-        let className = try c.optionalString("_class_name")
-        let modelType = try c.optionalString("model_type")
-        let architectures = (try? c.strings("architectures")) ?? []
+        let kind: ModelKind
+        do {
+            kind = try JSONDecoder().decode(ModelKind.self, from: Data(contentsOf: configURL))
+        } catch {
+            throw ConfigError(file: configURL.path, "cannot read the model's class: \(error)")
+        }
+        let (className, modelType, architectures) = (kind.className, kind.modelType, kind.architectures ?? [])
         switch (className, modelType) {
         case (PixArtTransformer2DConfig.className?, _):
             return .transformer(try PixArtTransformer2DModel.load(from: directory, device: device))
+        case (DiTTransformer2DConfig.className?, _):
+            return .dit(try DiTTransformer2DModel.load(from: directory, device: device))
         case (AutoencoderKLConfig.className?, _):
             return .vae(try AutoencoderKL.load(from: directory, device: device))
         case (_, "clip_text_model"?), (_, "clip"?):
@@ -30,14 +36,15 @@ public enum AnyModel {
             if architectures.contains("CLIPTextModel") { return .clipText(try CLIPTextModel.load(from: directory, device: device)) }
             if architectures.contains("BertModel") { return .bert(try BertModel.load(from: directory, device: device)) }
             let found = className ?? modelType ?? "nothing"
-            throw ConfigError(file: configURL.path, "names \(found); expected _class_name PixArtTransformer2DModel or "
-                + "AutoencoderKL, or model_type clip_text_model or bert")
+            throw ConfigError(file: configURL.path, "names \(found); expected _class_name PixArtTransformer2DModel, "
+                + "DiTTransformer2DModel or AutoencoderKL, or model_type clip_text_model or bert")
         }
     }
 
     public var name: String {
         switch self {
         case .transformer: "PixArtTransformer2DModel"
+        case .dit: "DiTTransformer2DModel"
         case .vae: "AutoencoderKL"
         case .clipText: "CLIPTextModel"
         case .bert: "BertModel"
@@ -49,6 +56,7 @@ public enum AnyModel {
         switch self {
         case .transformer: (["hidden_states", "timestep"], ["encoder_hidden_states", "encoder_attention_mask",
                                                             "attention_mask", "resolution", "aspect_ratio"], ["output"])
+        case .dit: (["hidden_states", "timestep", "class_labels"], [], ["output"])
         case .vae: (["sample"], [], ["latent_mean", "latent_logvar", "decoded"])
         case .clipText: (["input_ids"], ["attention_mask"], ["last_hidden_state", "pooler_output"])
         case .bert: (["input_ids"], ["attention_mask", "token_type_ids"], ["last_hidden_state", "pooler_output"])
@@ -75,6 +83,8 @@ public enum AnyModel {
                               encoderAttentionMask: x["encoder_attention_mask"], attentionMask: x["attention_mask"],
                               resolution: x["resolution"], aspectRatio: x["aspect_ratio"])
                 return ["output": y]
+            case .dit(let m):
+                return ["output": try m(x["hidden_states"]!, timestep: x["timestep"]!, classLabels: x["class_labels"]!)]
             case .vae(let m):
                 let posterior = try m.encode(x["sample"]!)
                 return ["latent_mean": posterior.mean, "latent_logvar": posterior.logvar,
@@ -87,5 +97,13 @@ public enum AnyModel {
                 return ["last_hidden_state": o.lastHiddenState, "pooler_output": o.poolerOutput]
             }
         }
+    }
+}
+
+/// The keys of a config.json that name the model class.
+private struct ModelKind: Decodable {
+    let className: String?, modelType: String?, architectures: [String]?
+    enum CodingKeys: String, CodingKey {
+        case className = "_class_name", modelType = "model_type", architectures
     }
 }

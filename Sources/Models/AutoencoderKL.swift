@@ -3,7 +3,9 @@ import Support
 import Torch
 
 /// diffusers' AutoencoderKL config.json (the SD VAE's, e.g. stabilityai/sd-vae-ft-mse).
-public struct AutoencoderKLConfig: Equatable, Sendable {
+public struct AutoencoderKLConfig: HFConfig, Equatable, Sendable {
+    public var className = Self.className
+    public var diffusersVersion = "0.42.1"
     public var inChannels = 3
     public var outChannels = 3
     public var downBlockTypes = ["DownEncoderBlock2D"]
@@ -16,73 +18,45 @@ public struct AutoencoderKLConfig: Equatable, Sendable {
     public var sampleSize = 32
     public var scalingFactor = 0.18215
     public var shiftFactor: Double? = nil
+    /// Per-channel latent statistics of later VAEs (unused here, kept for the round trip).
+    public var latentsMean: [Double]? = nil, latentsStd: [Double]? = nil
+    public var forceUpcast = true
     public var useQuantConv = true
     public var usePostQuantConv = true
     public var midBlockAddAttention = true
-    /// Keys this struct does not use but diffusers writes (latents_mean, force_upcast, ...), kept for saving.
-    var passthrough: [String: JSONValue] = [:]
 
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case className = "_class_name", diffusersVersion = "_diffusers_version"
+        case inChannels = "in_channels", outChannels = "out_channels", downBlockTypes = "down_block_types"
+        case upBlockTypes = "up_block_types", blockOutChannels = "block_out_channels"
+        case layersPerBlock = "layers_per_block", actFn = "act_fn", latentChannels = "latent_channels"
+        case normNumGroups = "norm_num_groups", sampleSize = "sample_size", scalingFactor = "scaling_factor"
+        case shiftFactor = "shift_factor", latentsMean = "latents_mean", latentsStd = "latents_std"
+        case forceUpcast = "force_upcast", useQuantConv = "use_quant_conv", usePostQuantConv = "use_post_quant_conv"
+        case midBlockAddAttention = "mid_block_add_attention"
+    }
+    public static let requiredKeys: [CodingKeys] = [.blockOutChannels]
     public static let className = "AutoencoderKL"
 
     public init() {}
 
-    public init(_ c: JSONConfig) throws {
-        if let name = try c.optionalString("_class_name"), name != Self.className {
-            throw ConfigError(file: c.file, key: "_class_name", "'\(name)' is not \(Self.className)")
-        }
-        inChannels = try c.int("in_channels", default: 3)
-        outChannels = try c.int("out_channels", default: 3)
-        blockOutChannels = try c.ints("block_out_channels")
-        downBlockTypes = try c.strings("down_block_types", default: Array(repeating: "DownEncoderBlock2D", count: blockOutChannels.count))
-        upBlockTypes = try c.strings("up_block_types", default: Array(repeating: "UpDecoderBlock2D", count: blockOutChannels.count))
-        layersPerBlock = try c.int("layers_per_block", default: 1)
-        actFn = try c.string("act_fn", default: "silu")
-        latentChannels = try c.int("latent_channels", default: 4)
-        normNumGroups = try c.int("norm_num_groups", default: 32)
-        sampleSize = try c.int("sample_size", default: 32)
-        scalingFactor = try c.double("scaling_factor", default: 0.18215)
-        shiftFactor = try c.optionalDouble("shift_factor")
-        useQuantConv = try c.bool("use_quant_conv", default: true)
-        usePostQuantConv = try c.bool("use_post_quant_conv", default: true)
-        midBlockAddAttention = try c.bool("mid_block_add_attention", default: true)
-        for key in ["latents_mean", "latents_std", "force_upcast"] where c.values[key] != nil { passthrough[key] = c.values[key] }
+    public init(contentsOf url: URL) throws { self = try Self.load(url) }
 
+    public func validate(file: String) throws {
+        let c = ConfigChecks(file: file)
+        try c.require(className == Self.className, "_class_name", "'\(className)' is not \(Self.className)")
         try c.require(!blockOutChannels.isEmpty, "block_out_channels", "must list at least one width")
         try c.require(downBlockTypes.count == blockOutChannels.count, "down_block_types",
                       "has \(downBlockTypes.count) entries, block_out_channels has \(blockOutChannels.count)")
         try c.require(upBlockTypes.count == blockOutChannels.count, "up_block_types",
                       "has \(upBlockTypes.count) entries, block_out_channels has \(blockOutChannels.count)")
-        for (i, t) in downBlockTypes.enumerated() { try c.check("down_block_types[\(i)]", t, in: ["DownEncoderBlock2D"]) }
-        for (i, t) in upBlockTypes.enumerated() { try c.check("up_block_types[\(i)]", t, in: ["UpDecoderBlock2D"]) }
-        try c.check("act_fn", actFn, in: ["silu", "swish"])
+        for (i, t) in downBlockTypes.enumerated() { try c.oneOf("down_block_types[\(i)]", t, ["DownEncoderBlock2D"]) }
+        for (i, t) in upBlockTypes.enumerated() { try c.oneOf("up_block_types[\(i)]", t, ["UpDecoderBlock2D"]) }
+        try c.oneOf("act_fn", actFn, ["silu", "swish"])
         try c.require(normNumGroups > 0 && blockOutChannels.allSatisfy { $0 > 0 && $0 % normNumGroups == 0 },
                       "norm_num_groups", "\(normNumGroups) must divide every block_out_channels entry \(blockOutChannels)")
         try c.require(inChannels > 0 && outChannels > 0 && latentChannels > 0 && layersPerBlock > 0, "in_channels",
                       "channel counts and layers_per_block must be positive")
-    }
-
-    public init(contentsOf url: URL) throws { try self.init(JSONConfig(contentsOf: url)) }
-
-    public var json: JSONValue {
-        var v: [String: JSONValue] = passthrough
-        v["_class_name"] = .string(Self.className)
-        v["_diffusers_version"] = .string("0.42.1")
-        v["in_channels"] = .integer(inChannels)
-        v["out_channels"] = .integer(outChannels)
-        v["down_block_types"] = .array(downBlockTypes.map { .string($0) })
-        v["up_block_types"] = .array(upBlockTypes.map { .string($0) })
-        v["block_out_channels"] = .array(blockOutChannels.map { .integer($0) })
-        v["layers_per_block"] = .integer(layersPerBlock)
-        v["act_fn"] = .string(actFn)
-        v["latent_channels"] = .integer(latentChannels)
-        v["norm_num_groups"] = .integer(normNumGroups)
-        v["sample_size"] = .integer(sampleSize)
-        v["scaling_factor"] = .double(scalingFactor)
-        v["shift_factor"] = shiftFactor.map { .double($0) } ?? .null
-        v["use_quant_conv"] = .bool(useQuantConv)
-        v["use_post_quant_conv"] = .bool(usePostQuantConv)
-        v["mid_block_add_attention"] = .bool(midBlockAddAttention)
-        return .object(v)
     }
 }
 

@@ -3,7 +3,9 @@ import Support
 import Torch
 
 /// transformers' BertConfig (BERT and the MiniLM family, e.g. all-MiniLM-L6-v2).
-public struct BertConfig: Equatable, Sendable {
+public struct BertConfig: HFConfig, Equatable, Sendable {
+    public var modelType = "bert"
+    public var architectures = ["BertModel"]
     public var vocabSize = 30522
     public var hiddenSize = 768
     public var numHiddenLayers = 12
@@ -13,44 +15,35 @@ public struct BertConfig: Equatable, Sendable {
     public var maxPositionEmbeddings = 512
     public var typeVocabSize = 2
     public var layerNormEps = 1e-12
-    public var padTokenId = 0
+    public var padTokenId: Int? = 0
+    public var positionEmbeddingType: String? = "absolute"
+    public var unknownKeys: JSONObject = [:]
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case modelType = "model_type", architectures, vocabSize = "vocab_size", hiddenSize = "hidden_size"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case intermediateSize = "intermediate_size", hiddenAct = "hidden_act"
+        case maxPositionEmbeddings = "max_position_embeddings", typeVocabSize = "type_vocab_size"
+        case layerNormEps = "layer_norm_eps", padTokenId = "pad_token_id"
+        case positionEmbeddingType = "position_embedding_type"
+    }
+    public static let keepsUnknownKeys = true
 
     public init() {}
 
-    public init(_ c: JSONConfig) throws {
-        vocabSize = try c.int("vocab_size", default: 30522)
-        hiddenSize = try c.int("hidden_size", default: 768)
-        numHiddenLayers = try c.int("num_hidden_layers", default: 12)
-        numAttentionHeads = try c.int("num_attention_heads", default: 12)
-        intermediateSize = try c.int("intermediate_size", default: 3072)
-        hiddenAct = try c.string("hidden_act", default: "gelu")
-        try c.check("hidden_act", hiddenAct, in: ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
-        maxPositionEmbeddings = try c.int("max_position_embeddings", default: 512)
-        typeVocabSize = try c.int("type_vocab_size", default: 2)
-        layerNormEps = try c.double("layer_norm_eps", default: 1e-12)
-        padTokenId = try c.optionalInt("pad_token_id", default: 0) ?? 0
-        let positions = try c.optionalString("position_embedding_type", default: "absolute") ?? "absolute"
-        try c.check("position_embedding_type", positions, in: ["absolute"])
-        try c.require([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                       ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)],
-                      in: 1...(1 << 24))
-        try c.require([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
-        try c.require(padTokenId >= 0 && padTokenId < vocabSize, "pad_token_id", "must be a token id below vocab_size, got \(padTokenId)")
+    public func validate(file: String) throws {
+        let c = ConfigChecks(file: file)
+        try c.oneOf("model_type", modelType, ["bert"])
+        try c.oneOf("hidden_act", hiddenAct, ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
+        try c.oneOf("position_embedding_type", positionEmbeddingType ?? "absolute", ["absolute"])
+        try c.sizes([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+                     ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)],
+                    in: 1...(1 << 24))
+        try c.sizes([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
+        try c.require((0..<vocabSize).contains(padTokenId ?? 0), "pad_token_id",
+                      "must be a token id below vocab_size, got \(padTokenId ?? 0)")
         try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
                       "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
-    }
-
-    public var json: JSONValue {
-        .object([
-            "architectures": .array([.string("BertModel")]), "model_type": .string("bert"),
-            "vocab_size": .integer(vocabSize), "hidden_size": .integer(hiddenSize),
-            "num_hidden_layers": .integer(numHiddenLayers), "num_attention_heads": .integer(numAttentionHeads),
-            "intermediate_size": .integer(intermediateSize), "hidden_act": .string(hiddenAct),
-            "max_position_embeddings": .integer(maxPositionEmbeddings), "type_vocab_size": .integer(typeVocabSize),
-            "layer_norm_eps": .double(layerNormEps), "pad_token_id": .integer(padTokenId),
-            "position_embedding_type": .string("absolute"), "hidden_dropout_prob": .double(0.1),
-            "attention_probs_dropout_prob": .double(0.1), "initializer_range": .double(0.02),
-        ])
     }
 }
 
@@ -58,7 +51,7 @@ final class BertEmbeddings: Module {
     let wordEmbeddings: Embedding, positionEmbeddings: Embedding, tokenTypeEmbeddings: Embedding
     @Child var layerNorm: LayerNorm
     init(_ c: BertConfig) {
-        wordEmbeddings = Embedding(c.vocabSize, c.hiddenSize, paddingIdx: c.padTokenId)
+        wordEmbeddings = Embedding(c.vocabSize, c.hiddenSize, paddingIdx: c.padTokenId ?? 0)
         positionEmbeddings = Embedding(c.maxPositionEmbeddings, c.hiddenSize)
         tokenTypeEmbeddings = Embedding(c.typeVocabSize, c.hiddenSize)
         _layerNorm = Child(wrappedValue: LayerNorm(c.hiddenSize, eps: c.layerNormEps), "LayerNorm")
@@ -182,7 +175,7 @@ public final class BertModel: Module, CaptionEncoder {
     }
 
     public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> BertModel {
-        let config = try BertConfig(TextEncoderWeights.config(directory, modelTypes: ["bert"]))
+        let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
         let model = BertModel(config)
         try TextEncoderWeights.load(into: model, from: directory, prefixes: ["bert."], device: device, dtype: dtype)
         return model

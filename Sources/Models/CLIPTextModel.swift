@@ -3,7 +3,9 @@ import Support
 import Torch
 
 /// transformers' CLIPTextConfig (the text half of a CLIP config.json, or a CLIPTextModel's own).
-public struct CLIPTextConfig: Equatable, Sendable {
+public struct CLIPTextConfig: HFConfig, Equatable, Sendable {
+    public var modelType = "clip_text_model"
+    public var architectures = ["CLIPTextModel"]
     public var vocabSize = 49408
     public var hiddenSize = 512
     public var intermediateSize = 2048
@@ -14,45 +16,38 @@ public struct CLIPTextConfig: Equatable, Sendable {
     public var layerNormEps = 1e-5
     public var projectionDim = 512
     public var padTokenId = 1, bosTokenId = 49406, eosTokenId = 49407
+    public var unknownKeys: JSONObject = [:]
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case modelType = "model_type", architectures, vocabSize = "vocab_size", hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size", numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads", maxPositionEmbeddings = "max_position_embeddings"
+        case hiddenAct = "hidden_act", layerNormEps = "layer_norm_eps", projectionDim = "projection_dim"
+        case padTokenId = "pad_token_id", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    }
+    public static let keepsUnknownKeys = true
 
     public init() {}
 
-    public init(_ c: JSONConfig) throws {
-        // A full CLIPModel config nests the text settings under text_config.
-        var c = c
-        if case .object(let nested)? = c.values["text_config"] { c = JSONConfig(file: c.file + " (text_config)", values: nested) }
-        vocabSize = try c.int("vocab_size", default: 49408)
-        hiddenSize = try c.int("hidden_size", default: 512)
-        intermediateSize = try c.int("intermediate_size", default: 2048)
-        numHiddenLayers = try c.int("num_hidden_layers", default: 12)
-        numAttentionHeads = try c.int("num_attention_heads", default: 8)
-        maxPositionEmbeddings = try c.int("max_position_embeddings", default: 77)
-        hiddenAct = try c.string("hidden_act", default: "quick_gelu")
-        try c.check("hidden_act", hiddenAct, in: ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"])
-        layerNormEps = try c.double("layer_norm_eps", default: 1e-5)
-        projectionDim = try c.int("projection_dim", default: 512)
-        padTokenId = try c.int("pad_token_id", default: 1)
-        bosTokenId = try c.int("bos_token_id", default: 49406)
-        eosTokenId = try c.int("eos_token_id", default: 49407)
-        try c.require([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                       ("max_position_embeddings", maxPositionEmbeddings)], in: 1...(1 << 24))
-        try c.require([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
-        try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
-                      "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
+    /// A CLIPTextModel's config.json, or the `text_config` of a full CLIPModel's.
+    public init(contentsOf url: URL) throws {
+        if case .object(let root) = try JSONValue.parse([UInt8](Data(contentsOf: url))),
+           case .object(let text)? = root["text_config"] {
+            self = try Self(text, file: url.path + " (text_config)")
+        } else {
+            self = try Self.load(url)
+        }
     }
 
-    public var json: JSONValue {
-        .object([
-            "architectures": .array([.string("CLIPTextModel")]), "model_type": .string("clip_text_model"),
-            "vocab_size": .integer(vocabSize), "hidden_size": .integer(hiddenSize),
-            "intermediate_size": .integer(intermediateSize), "num_hidden_layers": .integer(numHiddenLayers),
-            "num_attention_heads": .integer(numAttentionHeads), "max_position_embeddings": .integer(maxPositionEmbeddings),
-            "hidden_act": .string(hiddenAct), "layer_norm_eps": .double(layerNormEps),
-            "projection_dim": .integer(projectionDim), "pad_token_id": .integer(padTokenId),
-            "bos_token_id": .integer(bosTokenId), "eos_token_id": .integer(eosTokenId),
-            "attention_dropout": .double(0), "dropout": .double(0), "initializer_factor": .double(1),
-            "initializer_range": .double(0.02), "torch_dtype": .string("float32"),
-        ])
+    public func validate(file: String) throws {
+        let c = ConfigChecks(file: file)
+        try c.oneOf("model_type", modelType, ["clip_text_model", "clip"])
+        try c.oneOf("hidden_act", hiddenAct, ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"])
+        try c.sizes([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+                     ("max_position_embeddings", maxPositionEmbeddings)], in: 1...(1 << 24))
+        try c.sizes([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
+        try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
+                      "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
     }
 }
 
@@ -156,7 +151,7 @@ public final class CLIPTextModel: Module, CaptionEncoder {
     }
 
     public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> CLIPTextModel {
-        let config = try CLIPTextConfig(TextEncoderWeights.config(directory, modelTypes: ["clip_text_model", "clip"]))
+        let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let model = CLIPTextModel(config)
         try TextEncoderWeights.load(into: model, from: directory, prefixes: ["text_model."], device: device, dtype: dtype)
         return model

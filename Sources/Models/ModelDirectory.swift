@@ -17,19 +17,14 @@ public enum ModelDirectory {
         guard FileManager.default.fileExists(atPath: index.path) else {
             throw ConfigError(file: directory.path, "no \(filename) (nor \(filename).index.json) in the model directory")
         }
-        let config = try JSONConfig(contentsOf: index)
-        guard case .object(let map)? = config.values["weight_map"] else {
-            throw ConfigError(file: index.path, key: "weight_map", "missing (expected an object of tensor → shard file)")
-        }
-        var shards: [String] = []
-        for (name, value) in map {
-            guard case .string(let shard) = value else {
-                throw ConfigError(file: index.path, key: "weight_map.\(name)", "expected a file name")
-            }
-            if !shards.contains(shard) { shards.append(shard) }
+        let shards: [String]
+        do {
+            shards = Set(try JSONDecoder().decode(ShardIndex.self, from: Data(contentsOf: index)).weightMap.values).sorted()
+        } catch {
+            throw ConfigError(file: index.path, key: "weight_map", "expected an object of tensor name → shard file (\(error))")
         }
         var tensors: [String: Tensor] = [:]
-        for shard in shards.sorted() {
+        for shard in shards {
             for (k, v) in try SafeTensors.load(directory.appendingPathComponent(shard).path, device: device) {
                 tensors[k] = v
             }
@@ -67,4 +62,10 @@ public enum ModelDirectory {
         try SafeTensors.save(state, metadata: ["format": "pt"], to: directory.appendingPathComponent(weightsFilename).path)
         try AtomicFile.write(config.serialized(), to: directory.appendingPathComponent(configFilename))
     }
+}
+
+/// `<weights>.index.json`: which shard file holds each tensor.
+private struct ShardIndex: Decodable {
+    let weightMap: [String: String]
+    enum CodingKeys: String, CodingKey { case weightMap = "weight_map" }
 }

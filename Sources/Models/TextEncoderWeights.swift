@@ -24,13 +24,4 @@ enum TextEncoderWeights {
         try ModelDirectory.load(weights, into: module, source: source)
         try module.to(device, dtype: dtype)
     }
-
-    /// transformers' config.json for `modelType`, with its class check.
-    static func config(_ directory: URL, modelTypes: [String]) throws -> JSONConfig {
-        let c = try JSONConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        if let type = try c.optionalString("model_type") {
-            try c.check("model_type", type, in: modelTypes)
-        }
-        return c
-    }
 }

@@ -6,8 +6,7 @@ import Torch
 /// deterministic with eta = 0, DDPM-like noise with eta = 1.
 public final class DDIMScheduler: NoiseScheduler {
     public static let className = "DDIMScheduler"
-    let schedule: BetaSchedule
-    let options: SamplingOptions
+    public let config: DDPMFamilyConfig
     public let setAlphaToOne: Bool
     public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
     let finalAlphaCumprod: Tensor
@@ -16,32 +15,26 @@ public final class DDIMScheduler: NoiseScheduler {
     /// Weight of the stochastic part of each step (0: deterministic DDIM).
     public var eta = 0.0
     public var initNoiseSigma: Double { 1 }
-    public var numTrainTimesteps: Int { schedule.numTrainTimesteps }
-    public var predictionType: PredictionType { options.predictionType }
+    public var numTrainTimesteps: Int { config.numTrainTimesteps }
+    public var predictionType: PredictionType { config.predictionType }
 
-    public convenience init() throws { try self.init(JSONConfig(file: "DDIMScheduler", values: [:])) }
+    public convenience init() throws { try self.init(DDPMFamilyConfig(className: Self.className)) }
 
-    public init(_ c: JSONConfig) throws {
-        schedule = try BetaSchedule(c, allowSigmoid: false)
-        options = try SamplingOptions(c)
-        setAlphaToOne = try c.bool("set_alpha_to_one", default: true)
-        betas = try schedule.betas()
+    public init(_ config: DDPMFamilyConfig) throws {
+        try config.validate(file: Self.className)
+        self.config = config
+        setAlphaToOne = config.setAlphaToOne ?? true
+        betas = try config.betas()
         alphas = try 1.0 - betas
         alphasCumprod = try alphas.cumprod(dim: 0)
         finalAlphaCumprod = setAlphaToOne ? try Tensor(scalar: 1) : try alphasCumprod[0]
-        timesteps = try Tensor.arange(0, Double(schedule.numTrainTimesteps)).flipped([0])
+        timesteps = try Tensor.arange(0, Double(config.numTrainTimesteps)).flipped([0])
     }
 
-    public var configJSON: JSONValue {
-        var v = schedule.json.merging(options.json) { a, _ in a }
-        v["_class_name"] = .string(Self.className)
-        v["_diffusers_version"] = .string("0.42.1")
-        v["set_alpha_to_one"] = .bool(setAlphaToOne)
-        return .object(v)
-    }
+    public var configJSON: JSONValue { config.json }
 
     public func setTimesteps(_ n: Int) throws {
-        timesteps = try Tensor(try options.timesteps(n, trainSteps: numTrainTimesteps))
+        timesteps = try Tensor(try config.timesteps(n, trainSteps: numTrainTimesteps))
         numInferenceSteps = n
     }
 
@@ -49,11 +42,11 @@ public final class DDIMScheduler: NoiseScheduler {
         -> SchedulerStepOutput
     {
         guard let n = numInferenceSteps else { throw TorchError("call setTimesteps before step") }
-        let t = try SamplingOptions.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
+        let t = try DDPMFamilyConfig.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
         let prevT = t - numTrainTimesteps / n
         let alphaProd = try alphasCumprod[t], alphaProdPrev = prevT >= 0 ? try alphasCumprod[prevT] : finalAlphaCumprod
         let betaProd = try 1 - alphaProd
-        var x0 = try options.predictOriginal(modelOutput, sample: sample, alphaProd: alphaProd, betaProd: betaProd)
+        var x0 = try config.predictOriginal(modelOutput, sample: sample, alphaProd: alphaProd, betaProd: betaProd)
         var eps: Tensor
         switch predictionType {
         case .epsilon: eps = modelOutput
@@ -61,7 +54,7 @@ public final class DDIMScheduler: NoiseScheduler {
         case .vPrediction: eps = try alphaProd.pow(0.5) * modelOutput + betaProd.pow(0.5) * sample
         case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
         }
-        x0 = try options.clipOrThreshold(x0)
+        x0 = try config.clipOrThreshold(x0)
         let betaProdPrev = try 1 - alphaProdPrev
         let variance = try (betaProdPrev / betaProd) * (1 - alphaProd / alphaProdPrev)
         let stdDev = try eta * variance.pow(0.5)

@@ -2,43 +2,8 @@ import Foundation
 import Support
 import Torch
 
-/// Settings DDPM and DDIM share besides the β schedule (diffusers keys of the same names).
-struct SamplingOptions: Equatable {
-    var predictionType: PredictionType = .epsilon
-    var clipSample = true
-    var clipSampleRange = 1.0
-    var thresholding = false
-    var dynamicThresholdingRatio = 0.995
-    var sampleMaxValue = 1.0
-    var timestepSpacing = "leading"
-    var stepsOffset = 0
-
-    init() {}
-
-    init(_ c: JSONConfig) throws {
-        let p = try c.string("prediction_type", default: "epsilon")
-        try c.check("prediction_type", p, in: ["epsilon", "sample", "v_prediction"])
-        predictionType = PredictionType(rawValue: p)!
-        clipSample = try c.bool("clip_sample", default: true)
-        clipSampleRange = try c.double("clip_sample_range", default: 1.0)
-        thresholding = try c.bool("thresholding", default: false)
-        dynamicThresholdingRatio = try c.double("dynamic_thresholding_ratio", default: 0.995)
-        sampleMaxValue = try c.double("sample_max_value", default: 1.0)
-        timestepSpacing = try c.string("timestep_spacing", default: "leading")
-        try c.check("timestep_spacing", timestepSpacing, in: ["linspace", "leading", "trailing"])
-        stepsOffset = try c.int("steps_offset", default: 0)
-    }
-
-    var json: [String: JSONValue] {
-        [
-            "prediction_type": .string(predictionType.rawValue), "clip_sample": .bool(clipSample),
-            "clip_sample_range": .double(clipSampleRange), "thresholding": .bool(thresholding),
-            "dynamic_thresholding_ratio": .double(dynamicThresholdingRatio),
-            "sample_max_value": .double(sampleMaxValue), "timestep_spacing": .string(timestepSpacing),
-            "steps_offset": .integer(stepsOffset),
-        ]
-    }
-
+/// The sampling arithmetic DDPM and DDIM share (timestep spacing, x̂₀, clipping), with diffusers' operation order.
+extension DDPMFamilyConfig {
     /// Inference timesteps for `n` steps out of `trainSteps`, as diffusers' set_timesteps (numpy arithmetic).
     func timesteps(_ n: Int, trainSteps: Int) throws -> [Int64] {
         guard n > 0 else { throw TorchError("num_inference_steps must be positive, got \(n)") }
@@ -100,44 +65,33 @@ func alphaNoised(_ alphasCumprod: Tensor, _ sample: Tensor, _ noise: Tensor, _ t
 /// Denoising diffusion probabilistic models (Ho et al., 2020), numerically diffusers' `DDPMScheduler`.
 public final class DDPMScheduler: NoiseScheduler {
     public static let className = "DDPMScheduler"
-    let schedule: BetaSchedule
-    let options: SamplingOptions
+    public let config: DDPMFamilyConfig
     public let varianceType: String
     public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
     public private(set) var timesteps: Tensor
     public private(set) var numInferenceSteps: Int?
     let one: Tensor
     public var initNoiseSigma: Double { 1 }
-    public var numTrainTimesteps: Int { schedule.numTrainTimesteps }
-    public var predictionType: PredictionType { options.predictionType }
+    public var numTrainTimesteps: Int { config.numTrainTimesteps }
+    public var predictionType: PredictionType { config.predictionType }
 
-    static let varianceTypes = ["fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned",
-                                "learned_range"]
+    public convenience init() throws { try self.init(DDPMFamilyConfig()) }
 
-    public convenience init() throws { try self.init(JSONConfig(file: "DDPMScheduler", values: [:])) }
-
-    public init(_ c: JSONConfig) throws {
-        schedule = try BetaSchedule(c, allowSigmoid: true)
-        options = try SamplingOptions(c)
-        varianceType = try c.string("variance_type", default: "fixed_small")
-        try c.check("variance_type", varianceType, in: Self.varianceTypes)
-        betas = try schedule.betas()
+    public init(_ config: DDPMFamilyConfig) throws {
+        try config.validate(file: Self.className)
+        self.config = config
+        varianceType = config.varianceType ?? "fixed_small"
+        betas = try config.betas()
         alphas = try 1.0 - betas
         alphasCumprod = try alphas.cumprod(dim: 0)
         one = try Tensor(scalar: 1)
-        timesteps = try Tensor.arange(0, Double(schedule.numTrainTimesteps)).flipped([0])
+        timesteps = try Tensor.arange(0, Double(config.numTrainTimesteps)).flipped([0])
     }
 
-    public var configJSON: JSONValue {
-        var v = schedule.json.merging(options.json) { a, _ in a }
-        v["_class_name"] = .string(Self.className)
-        v["_diffusers_version"] = .string("0.42.1")
-        v["variance_type"] = .string(varianceType)
-        return .object(v)
-    }
+    public var configJSON: JSONValue { config.json }
 
     public func setTimesteps(_ n: Int) throws {
-        timesteps = try Tensor(try options.timesteps(n, trainSteps: numTrainTimesteps))
+        timesteps = try Tensor(try config.timesteps(n, trainSteps: numTrainTimesteps))
         numInferenceSteps = n
     }
 
@@ -173,7 +127,7 @@ public final class DDPMScheduler: NoiseScheduler {
     public func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
         -> SchedulerStepOutput
     {
-        let t = try SamplingOptions.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
+        let t = try DDPMFamilyConfig.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
         let prevT = try previousTimestep(t)
         var output = modelOutput, predictedVariance: Tensor? = nil
         if modelOutput.size(1) == sample.size(1) * 2 && ["learned", "learned_range"].contains(varianceType) {
@@ -184,8 +138,8 @@ public final class DDPMScheduler: NoiseScheduler {
         let alphaProd = try alphasCumprod[t], alphaProdPrev = prevT >= 0 ? try alphasCumprod[prevT] : one
         let betaProd = try 1 - alphaProd, betaProdPrev = try 1 - alphaProdPrev
         let currentAlpha = try alphaProd / alphaProdPrev, currentBeta = try 1 - currentAlpha
-        let x0 = try options.clipOrThreshold(
-            try options.predictOriginal(output, sample: sample, alphaProd: alphaProd, betaProd: betaProd))
+        let x0 = try config.clipOrThreshold(
+            try config.predictOriginal(output, sample: sample, alphaProd: alphaProd, betaProd: betaProd))
         let x0Coeff = try (alphaProdPrev.pow(0.5) * currentBeta) / betaProd
         let sampleCoeff = try currentAlpha.pow(0.5) * betaProdPrev / betaProd
         var prev = try x0Coeff * x0 + sampleCoeff * sample

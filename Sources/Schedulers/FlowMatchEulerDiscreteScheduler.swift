@@ -7,6 +7,7 @@ import Torch
 /// step moves x by (σ_next − σ)·v.
 public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     public static let className = "FlowMatchEulerDiscreteScheduler"
+    public let config: FlowMatchEulerDiscreteSchedulerConfig
     public let numTrainTimesteps: Int
     public let shift: Double
     public let useDynamicShifting: Bool
@@ -26,32 +27,24 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     public var initNoiseSigma: Double { 1 }
     let sigmaMin: Double, sigmaMax: Double
 
-    public convenience init() throws {
-        try self.init(JSONConfig(file: "FlowMatchEulerDiscreteScheduler", values: [:]))
-    }
+    public convenience init() throws { try self.init(FlowMatchEulerDiscreteSchedulerConfig()) }
 
-    public init(_ c: JSONConfig) throws {
-        numTrainTimesteps = try c.int("num_train_timesteps", default: 1000)
-        try c.require(numTrainTimesteps > 0, "num_train_timesteps", "must be positive, got \(numTrainTimesteps)")
-        shift = try c.double("shift", default: 1.0)
-        try c.require(shift > 0, "shift", "must be positive, got \(shift)")
-        useDynamicShifting = try c.bool("use_dynamic_shifting", default: false)
-        baseShift = try c.optionalDouble("base_shift", default: 0.5)
-        maxShift = try c.optionalDouble("max_shift", default: 1.15)
-        baseImageSeqLen = try c.int("base_image_seq_len", default: 256)
-        maxImageSeqLen = try c.int("max_image_seq_len", default: 4096)
-        invertSigmas = try c.bool("invert_sigmas", default: false)
-        shiftTerminal = try c.optionalDouble("shift_terminal")
-        useKarrasSigmas = try c.bool("use_karras_sigmas", default: false)
-        useExponentialSigmas = try c.bool("use_exponential_sigmas", default: false)
-        if try c.bool("use_beta_sigmas", default: false) {
-            throw c.fail("use_beta_sigmas", "beta sigmas are not supported (they need scipy's beta distribution)")
-        }
-        try c.require(!(useKarrasSigmas && useExponentialSigmas), "use_karras_sigmas",
-                      "only one of use_karras_sigmas and use_exponential_sigmas can be true")
-        timeShiftType = try c.string("time_shift_type", default: "exponential")
-        try c.check("time_shift_type", timeShiftType, in: ["exponential", "linear"])
-        stochasticSampling = try c.bool("stochastic_sampling", default: false)
+    public init(_ config: FlowMatchEulerDiscreteSchedulerConfig) throws {
+        try config.validate(file: Self.className)
+        self.config = config
+        numTrainTimesteps = config.numTrainTimesteps
+        shift = config.shift
+        useDynamicShifting = config.useDynamicShifting
+        baseShift = config.baseShift
+        maxShift = config.maxShift
+        baseImageSeqLen = config.baseImageSeqLen
+        maxImageSeqLen = config.maxImageSeqLen
+        invertSigmas = config.invertSigmas
+        shiftTerminal = config.shiftTerminal
+        useKarrasSigmas = config.useKarrasSigmas
+        useExponentialSigmas = config.useExponentialSigmas
+        timeShiftType = config.timeShiftType
+        stochasticSampling = config.stochasticSampling
 
         // σ = t/N for t = N…1, shifted, in float32 as diffusers computes it.
         let n = Double(numTrainTimesteps)
@@ -63,19 +56,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
         sigmaMax = try s[0].item()
     }
 
-    public var configJSON: JSONValue {
-        func opt(_ v: Double?) -> JSONValue { v.map { .double($0) } ?? .null }
-        return .object([
-            "_class_name": .string(Self.className), "_diffusers_version": .string("0.42.1"),
-            "num_train_timesteps": .integer(numTrainTimesteps), "shift": .double(shift),
-            "use_dynamic_shifting": .bool(useDynamicShifting), "base_shift": opt(baseShift), "max_shift": opt(maxShift),
-            "base_image_seq_len": .integer(baseImageSeqLen), "max_image_seq_len": .integer(maxImageSeqLen),
-            "invert_sigmas": .bool(invertSigmas), "shift_terminal": opt(shiftTerminal),
-            "use_karras_sigmas": .bool(useKarrasSigmas), "use_exponential_sigmas": .bool(useExponentialSigmas),
-            "use_beta_sigmas": .bool(false), "time_shift_type": .string(timeShiftType),
-            "stochastic_sampling": .bool(stochasticSampling),
-        ])
-    }
+    public var configJSON: JSONValue { config.json }
 
     public func setTimesteps(_ n: Int) throws { try setTimesteps(n, mu: nil) }
 
@@ -172,5 +153,45 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     /// The velocity ε − x₀.
     public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
         try noise - sample
+    }
+}
+
+/// scheduler_config.json of diffusers' `FlowMatchEulerDiscreteScheduler`.
+public struct FlowMatchEulerDiscreteSchedulerConfig: HFConfig, Equatable, Sendable {
+    public var className = FlowMatchEulerDiscreteScheduler.className
+    public var diffusersVersion = "0.42.1"
+    public var numTrainTimesteps = 1000
+    public var shift = 1.0
+    public var useDynamicShifting = false
+    public var baseShift: Double? = 0.5, maxShift: Double? = 1.15
+    public var baseImageSeqLen = 256, maxImageSeqLen = 4096
+    public var invertSigmas = false
+    public var shiftTerminal: Double? = nil
+    public var useKarrasSigmas = false, useExponentialSigmas = false, useBetaSigmas = false
+    public var timeShiftType = "exponential"
+    public var stochasticSampling = false
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case className = "_class_name", diffusersVersion = "_diffusers_version"
+        case numTrainTimesteps = "num_train_timesteps", shift, useDynamicShifting = "use_dynamic_shifting"
+        case baseShift = "base_shift", maxShift = "max_shift", baseImageSeqLen = "base_image_seq_len"
+        case maxImageSeqLen = "max_image_seq_len", invertSigmas = "invert_sigmas", shiftTerminal = "shift_terminal"
+        case useKarrasSigmas = "use_karras_sigmas", useExponentialSigmas = "use_exponential_sigmas"
+        case useBetaSigmas = "use_beta_sigmas", timeShiftType = "time_shift_type"
+        case stochasticSampling = "stochastic_sampling"
+    }
+
+    public init() {}
+
+    public func validate(file: String) throws {
+        let c = ConfigChecks(file: file)
+        try c.oneOf("_class_name", className, [FlowMatchEulerDiscreteScheduler.className])
+        try c.require(numTrainTimesteps > 0, "num_train_timesteps", "must be positive, got \(numTrainTimesteps)")
+        try c.require(shift > 0, "shift", "must be positive, got \(shift)")
+        try c.require(!useBetaSigmas, "use_beta_sigmas",
+                      "beta sigmas are not supported (they need scipy's beta distribution)")
+        try c.require(!(useKarrasSigmas && useExponentialSigmas), "use_karras_sigmas",
+                      "only one of use_karras_sigmas and use_exponential_sigmas can be true")
+        try c.oneOf("time_shift_type", timeShiftType, ["exponential", "linear"])
     }
 }

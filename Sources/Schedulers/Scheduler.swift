@@ -3,7 +3,7 @@ import Support
 import Torch
 
 /// What the denoiser predicts (diffusers' `prediction_type`); flow models predict a velocity.
-public enum PredictionType: String, Sendable, CaseIterable {
+public enum PredictionType: String, Codable, Sendable, CaseIterable {
     case epsilon, sample, vPrediction = "v_prediction", flow = "flow"
 }
 
@@ -52,16 +52,30 @@ public func loadScheduler(from url: URL) throws -> any NoiseScheduler {
     if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
         file = url.appendingPathComponent("scheduler_config.json")
     }
-    let config = try JSONConfig(contentsOf: file)
-    let name = try config.string("_class_name")
+    let name: String?
+    do {
+        name = try JSONDecoder().decode(SchedulerClass.self, from: Data(contentsOf: file)).className
+    } catch {
+        throw ConfigError(file: file.path, "not a scheduler config: \(error)")
+    }
     switch name {
-    case DDPMScheduler.className: return try DDPMScheduler(config)
-    case DDIMScheduler.className: return try DDIMScheduler(config)
-    case FlowMatchEulerDiscreteScheduler.className: return try FlowMatchEulerDiscreteScheduler(config)
-    default:
+    case DDPMScheduler.className?, DDIMScheduler.className?:
+        let config = try DDPMFamilyConfig.load(file)
+        return name == DDPMScheduler.className ? try DDPMScheduler(config) : try DDIMScheduler(config)
+    case FlowMatchEulerDiscreteScheduler.className?:
+        return try FlowMatchEulerDiscreteScheduler(try .load(file))
+    case nil:
+        throw ConfigError(file: file.path, key: "_class_name", "missing (expected the scheduler's class name)")
+    case let name?:
         throw ConfigError(file: file.path, key: "_class_name", "'\(name)' is not supported (expected "
             + "DDPMScheduler, DDIMScheduler or FlowMatchEulerDiscreteScheduler)")
     }
+}
+
+/// The key of scheduler_config.json that names the scheduler class.
+private struct SchedulerClass: Decodable {
+    let className: String?
+    enum CodingKeys: String, CodingKey { case className = "_class_name" }
 }
 
 /// Broadcasts per-sample values [B] over the remaining dimensions of a [B, ...] tensor.

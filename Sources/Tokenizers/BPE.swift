@@ -143,11 +143,11 @@ func readVocabulary(_ json: JSONField) throws -> Vocabulary {
     var vocab: Vocabulary = [:]
     vocab.reserveCapacity(members.count)
     for (token, id) in members {
-        guard case let .number(n) = id, n >= 0, n == n.rounded(), n < 1e12 else {
+        guard case let .integer(n) = id, n >= 0 else {
             let field = JSONField(value: id, path: "\(json.path).\(token)", file: json.file)
             throw field.invalid("a token id (an integer ≥ 0)")
         }
-        vocab[token] = Int(n)
+        vocab[token] = n
     }
     return vocab
 }

@@ -52,7 +52,7 @@ public enum CaptionVocabulary {
                 ]),
             ]),
             "decoder": .null,
-            "model": .object(["type": .string("WordLevel"), "vocab": .object(vocab.mapValues { .integer($0) }),
+            "model": .object(["type": .string("WordLevel"), "vocab": .object(JSONObject(vocab.mapValues { .integer($0) })),
                               "unk_token": .string("<|unk|>")]),
         ])
         return root.serialized()

@@ -1,27 +1,26 @@
 import Foundation
+import Torch
 
-/// A value of tokenizer.json together with its dotted path, so that every parse error names the field.
+/// A value of tokenizer.json together with its dotted path, so that every parse error names the field. The file is
+/// read by Torch's strict reader (not Codable): vocabularies need their keys byte-exact and in file order.
 struct JSONField {
     /// nil when the key is absent.
-    let value: OrderedJSON?
+    let value: JSONValue?
     let path: String
     let file: String
 
     /// Parses a whole document.
     static func document(_ data: Data, file: String) throws -> JSONField {
         do {
-            return JSONField(value: try OrderedJSON.parse(data), path: "", file: file)
+            return JSONField(value: try JSONValue.parse([UInt8](data)), path: "", file: file)
         } catch {
             throw TokenizerError.malformedJSON(file: file, reason: "\(error)")
         }
     }
 
     subscript(key: String) -> JSONField {
-        var child: OrderedJSON?
-        if case let .object(members) = value {
-            // Exact key match; the last duplicate wins, as with serde.
-            child = members.last { $0.key.utf8.elementsEqual(key.utf8) }?.value
-        }
+        var child: JSONValue?
+        if case let .object(members) = value { child = members[key] }
         return JSONField(value: child, path: path.isEmpty ? key : "\(path).\(key)", file: file)
     }
 
@@ -62,8 +61,8 @@ struct JSONField {
 
     func int() throws -> Int {
         if isNull { throw missing("an integer") }
-        guard case let .number(d) = value, d == d.rounded(), abs(d) < 1e15 else { throw invalid("an integer") }
-        return Int(d)
+        guard case let .integer(i) = value else { throw invalid("an integer") }
+        return i
     }
 
     func optionalInt() throws -> Int? { isNull ? nil : try int() }
@@ -78,7 +77,7 @@ struct JSONField {
     func members() throws -> [(key: String, field: JSONField)] {
         if isNull { throw missing("an object") }
         guard case let .object(members) = value else { throw invalid("an object") }
-        return members.map { ($0.key, JSONField(value: $0.value, path: "\(path).\($0.key)", file: file)) }
+        return members.members.map { ($0.key, JSONField(value: $0.value, path: "\(path).\($0.key)", file: file)) }
     }
 
     /// A `{"type": ...}` component's type name.
@@ -89,14 +88,5 @@ struct JSONField {
     }
 
     /// A short rendering of a found value for error messages.
-    static func describe(_ value: OrderedJSON?) -> String {
-        switch value {
-        case nil, .null?: return "null"
-        case let .string(s)?: return "the string \"\(s.prefix(40))\""
-        case let .bool(b)?: return "\(b)"
-        case let .number(d)?: return d == d.rounded() && abs(d) < 1e15 ? "the number \(Int(d))" : "the number \(d)"
-        case let .array(items)?: return "an array of \(items.count)"
-        case .object?: return "an object"
-        }
-    }
+    static func describe(_ value: JSONValue?) -> String { value?.summary ?? "null" }
 }

@@ -67,31 +67,22 @@ public enum DiffusionSetup {
         }
     }
 
-    /// The scheduler_config.json this run's noise process corresponds to.
-    public static func schedulerConfig(_ c: TrainConfig, className: String) -> [String: JSONValue] {
-        var v: [String: JSONValue] = ["_class_name": .string(className), "num_train_timesteps": .integer(c.scheduler.numTrainTimesteps)]
-        if className == FlowMatchEulerDiscreteScheduler.className {
-            v["shift"] = .double(c.scheduler.shift)
-        } else {
-            v["beta_schedule"] = .string(c.scheduler.betaSchedule)
-            v["prediction_type"] = .string(c.scheduler.objective == .vPrediction ? "v_prediction" : "epsilon")
-            // Pixel space is clipped to [−1, 1]; latents are not bounded.
-            v["clip_sample"] = .bool(c.vae == nil)
-            if className == DDIMScheduler.className {
-                v["timestep_spacing"] = .string("trailing")
-                v["set_alpha_to_one"] = .bool(false)
-            }
-            if className == DDPMScheduler.className { v["timestep_spacing"] = .string("trailing") }
-        }
-        return v
-    }
-
+    /// The diffusers scheduler this run's noise process corresponds to.
     static func scheduler(_ c: TrainConfig, className: String) throws -> any NoiseScheduler {
-        let json = JSONConfig(file: "scheduler", values: schedulerConfig(c, className: className))
-        switch className {
-        case DDPMScheduler.className: return try DDPMScheduler(json)
-        case DDIMScheduler.className: return try DDIMScheduler(json)
-        default: return try FlowMatchEulerDiscreteScheduler(json)
+        if className == FlowMatchEulerDiscreteScheduler.className {
+            var flow = FlowMatchEulerDiscreteSchedulerConfig()
+            flow.numTrainTimesteps = c.scheduler.numTrainTimesteps
+            flow.shift = c.scheduler.shift
+            return try FlowMatchEulerDiscreteScheduler(flow)
         }
+        var ddpm = DDPMFamilyConfig(className: className)
+        ddpm.numTrainTimesteps = c.scheduler.numTrainTimesteps
+        ddpm.betaSchedule = c.scheduler.betaSchedule
+        ddpm.predictionType = c.scheduler.objective == .vPrediction ? .vPrediction : .epsilon
+        // Pixel space is clipped to [−1, 1]; latents are not bounded.
+        ddpm.clipSample = c.vae == nil
+        ddpm.timestepSpacing = "trailing"
+        if className == DDIMScheduler.className { ddpm.setAlphaToOne = false }
+        return className == DDIMScheduler.className ? try DDIMScheduler(ddpm) : try DDPMScheduler(ddpm)
     }
 }

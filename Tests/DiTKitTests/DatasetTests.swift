@@ -1,6 +1,7 @@
 @testable import Datasets
 import Foundation
 @testable import Support
+import TestSupport
 import Testing
 @testable import Tokenizers
 import Torch

@@ -1,5 +1,6 @@
 @testable import Datasets
 import Foundation
+import TestSupport
 import Testing
 import Torch
 @testable import Training

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Models
 @testable import Support
+import TestSupport
 import Testing
 import Torch
 
@@ -85,11 +86,11 @@ struct VAETests {
     }
 
     @Test func configErrors() throws {
-        let base = try JSONConfig(contentsOf: fixturesDirectory.appendingPathComponent("models/vae_tiny/model/config.json"))
-        func error(_ edit: (inout [String: JSONValue]) -> Void) -> String {
-            var v = base.values
+        let base = try jsonObject(fixturesDirectory.appendingPathComponent("models/vae_tiny/model/config.json"))
+        func error(_ edit: (inout JSONObject) -> Void) -> String {
+            var v = base
             edit(&v)
-            do { _ = try AutoencoderKLConfig(JSONConfig(file: "config.json", values: v)); return "no error" } catch { return "\(error)" }
+            do { _ = try AutoencoderKLConfig(v, file: "config.json"); return "no error" } catch { return "\(error)" }
         }
         #expect(error { $0["block_out_channels"] = nil }.contains("block_out_channels: missing"))
         #expect(error { $0["norm_num_groups"] = .integer(3) }.contains("norm_num_groups"))

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Models
 @testable import Support
+import TestSupport
 import Testing
 import Torch
 
@@ -11,17 +12,6 @@ func runPixArt(_ model: PixArtTransformer2DModel, _ inputs: [String: Tensor]) th
                   timestep: inputs["timestep"]!, encoderAttentionMask: inputs["encoder_attention_mask"],
                   resolution: inputs["resolution"], aspectRatio: inputs["aspect_ratio"])
     }
-}
-
-func maxAbsDiff(_ a: Tensor, _ b: Tensor) throws -> Double {
-    #expect(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
-    return try (a.to(.float64) - b.to(.float64)).abs().max().item()
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("ditkit-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
 }
 
 /// Asks diffusers to load `modelDir` and run it on `inputsFile`; returns its output and the load report.
@@ -96,12 +86,12 @@ struct PixArtTests {
 
     @Test func configErrorsNameTheKey() throws {
         let good = fixturesDirectory.appendingPathComponent("models/pixart_tiny/model/config.json")
-        let base = try JSONConfig(contentsOf: good)
-        func attempt(_ edit: (inout [String: JSONValue]) -> Void) -> String {
-            var values = base.values
+        let base = try jsonObject(good)
+        func attempt(_ edit: (inout JSONObject) -> Void) -> String {
+            var values = base
             edit(&values)
             do {
-                _ = try PixArtTransformer2DConfig(JSONConfig(file: "config.json", values: values))
+                _ = try PixArtTransformer2DConfig(values, file: "config.json")
                 return "no error"
             } catch { return "\(error)" }
         }

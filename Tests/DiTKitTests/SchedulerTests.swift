@@ -1,6 +1,7 @@
 import Foundation
 @testable import Schedulers
 @testable import Support
+import TestSupport
 import Testing
 import Torch
 
@@ -108,7 +109,8 @@ struct SchedulerTests {
         let ddpm = try DDPMScheduler()
         #expect(try maxAbsDiff(ddpm.trainingTarget(sample: x0, noise: noise, timesteps: ts), noise) == 0)
         // v-prediction: x0 = √ᾱ·x_t − √(1−ᾱ)·v recovers the clean sample.
-        let vConfig = try JSONConfig(file: "v", values: ["prediction_type": .string("v_prediction")])
+        var vConfig = DDPMFamilyConfig()
+        vConfig.predictionType = .vPrediction
         let vSched = try DDPMScheduler(vConfig)
         let xt = try vSched.addNoise(x0, noise: noise, timesteps: ts)
         let v = try vSched.trainingTarget(sample: x0, noise: noise, timesteps: ts)

@@ -1,6 +1,7 @@
 @testable import Datasets
 import Foundation
 @testable import Pipeline
+import TestSupport
 import Testing
 import Torch
 

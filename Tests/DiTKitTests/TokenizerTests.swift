@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Tokenizers
 import Torch
@@ -288,7 +289,7 @@ struct TokenizerTests {
         #expect(notInVocab.description.contains("model.merges[1]"))
         #expect(notInVocab.description.contains("'c' is not in the vocabulary"))
         let number = try #require(loadError(#"{"model": {"type": "BPE", \#(vocab), "merges": [3]}}"#))
-        #expect(number.description.contains("model.merges[0] is the number 3"))
+        #expect(number.description.contains("model.merges[0] is the integer 3"))
     }
 
     @Test func unsupportedComponentsAndBadFieldsNameTheField() throws {

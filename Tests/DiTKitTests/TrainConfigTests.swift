@@ -1,6 +1,7 @@
 @testable import Datasets
 import Foundation
 @testable import Support
+import TestSupport
 import Testing
 import Torch
 @testable import Training

@@ -4,6 +4,7 @@ import Foundation
 @testable import Runs
 @testable import Schedulers
 @testable import Support
+import TestSupport
 import Testing
 import Torch
 @testable import Training

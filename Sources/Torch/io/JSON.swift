@@ -1,13 +1,13 @@
 import Foundation
 
-// A strict JSON reader. Hand-written rather than JSONSerialization because file checks (safetensors headers,
-// config.json) need what Foundation blurs: integers apart from 1.0 or 1e2, booleans apart from numbers (Linux boxes
-// both as NSNumber), and duplicate keys, which a dictionary silently collapses.
-
+// DiTKit's one hand-written JSON reader, for what Codable cannot do: safetensors headers need integers apart from
+// 1.0 or 1e2 and duplicate keys refused (a dictionary silently collapses them); tokenizer.json needs its keys in
+// file order and byte-exact (Swift's String == merges "é" with "e" + U+0301, two tokens of a vocabulary).
+// Config files (config.json, scheduler_config.json) go through Codable (Support's HFConfig) on top of it.
 
 /// A JSON value; integers are kept apart from other numbers so that shapes and offsets can demand them.
 public enum JSONValue: Equatable, Sendable {
-    case object([String: JSONValue])
+    case object(JSONObject)
     case array([JSONValue])
     case string(String)
     case integer(Int)
@@ -33,6 +33,43 @@ public struct JSONSyntaxError: Error, CustomStringConvertible {
     public let message: String
     public let offset: Int
     public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// The members of a JSON object in file order. Keys compare byte for byte, so canonically equivalent spellings stay
+/// two keys.
+public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var members: [(key: String, value: JSONValue)]
+
+    public init(_ members: [(key: String, value: JSONValue)] = []) { self.members = members }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { members = elements.map { ($0.0, $0.1) } }
+    /// The entries of `dictionary`, sorted by key.
+    public init(_ dictionary: [String: JSONValue]) {
+        members = dictionary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        get { members.first { $0.key.utf8.elementsEqual(key.utf8) }?.value }
+        set {
+            let i = members.firstIndex { $0.key.utf8.elementsEqual(key.utf8) }
+            switch (i, newValue) {
+            case let (i?, value?): members[i].value = value
+            case let (i?, nil): members.remove(at: i)
+            case let (nil, value?): members.append((key, value))
+            case (nil, nil): break
+            }
+        }
+    }
+
+    public var keys: [String] { members.map(\.key) }
+    public var count: Int { members.count }
+    public var isEmpty: Bool { members.isEmpty }
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        a.members.count == b.members.count && zip(a.members, b.members).allSatisfy {
+            $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value
+        }
+    }
 }
 
 /// A strict RFC 8259 reader over UTF-8 bytes that the caller has already validated.
@@ -92,8 +129,9 @@ struct JSONReader {
     private mutating func object() throws(JSONSyntaxError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
-        var members: [String: JSONValue] = [:]
-        if peek == UInt8(ascii: "}") { pos += 1; return .object(members) }
+        var members: [(key: String, value: JSONValue)] = []
+        var seen = Set<[UInt8]>()
+        if peek == UInt8(ascii: "}") { pos += 1; return .object(JSONObject(members)) }
         while true {
             guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyStart = pos
@@ -103,13 +141,14 @@ struct JSONReader {
             pos += 1
             skipWhitespace()
             let member = try value()
-            guard members.updateValue(member, forKey: key) == nil else {
+            guard seen.insert(Array(key.utf8)).inserted else {
                 throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyStart)
             }
+            members.append((key, member))
             skipWhitespace()
             switch peek {
             case UInt8(ascii: ","): pos += 1; skipWhitespace()
-            case UInt8(ascii: "}"): pos += 1; return .object(members)
+            case UInt8(ascii: "}"): pos += 1; return .object(JSONObject(members))
             default: throw fail("expected ',' or '}' in an object")
             }
         }
@@ -264,9 +303,9 @@ extension JSONValue {
         case .object(let members):
             if members.isEmpty { out += "{}"; return }
             out += "{\n"
-            for (i, key) in members.keys.sorted().enumerated() {
-                out += pad + JSONValue.quoted(key) + ": "
-                members[key]!.write(to: &out, level: level + 1, indent: indent)
+            for (i, member) in members.members.sorted(by: { $0.key < $1.key }).enumerated() {
+                out += pad + JSONValue.quoted(member.key) + ": "
+                member.value.write(to: &out, level: level + 1, indent: indent)
                 out += i + 1 < members.count ? ",\n" : "\n"
             }
             out += close + "}"
