@@ -271,17 +271,3 @@ public final class Trainer {
         state.position = position
     }
 }
-
-extension TrainConfig {
-    /// Hash of the sections a checkpoint's weights depend on (data, model, text_encoder, vae, scheduler): resuming
-    /// may change step counts, learning rate or logging, not these.
-    public var architectureHash: String {
-        let keep: Set<String> = ["data:", "model:", "text_encoder:", "vae:", "vae: null", "scheduler:"]
-        var include = false, text = ""
-        for line in canonicalYAML.split(separator: "\n", omittingEmptySubsequences: false) {
-            if !line.hasPrefix(" ") { include = keep.contains(String(line)) || line.hasPrefix("vae:") }
-            if include { text += line + "\n" }
-        }
-        return fnv1a64(text)
-    }
-}

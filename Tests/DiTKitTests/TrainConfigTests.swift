@@ -187,7 +187,7 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         let text = configs[2].canonicalYAML
         let sections = text.split(separator: "\n").filter { !$0.hasPrefix(" ") }.map { $0.split(separator: ":")[0] }
         #expect(sections == ["run", "data", "model", "text_encoder", "vae", "scheduler", "optimizer", "training"])
-        #expect(text.contains("  ema_decay: 0.9999\n") && text.contains("  mixed_precision: \"no\"\n"))
+        #expect(text.contains("  ema_decay: 0.9999\n") && text.contains("  mixed_precision: 'no'\n"))
         #expect(text.contains("  attention_head_dim: 16\n") && text.contains("vae: null\n"))
     }
 

@@ -38,3 +38,20 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 }
+
+/// A device is written as its name ("cpu", "cuda:1") in configs.
+extension Device: Codable {
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let device = Device(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "'\(name)' is not a device (expected cpu, cuda or cuda:N)"))
+        }
+        self = device
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
