@@ -2,14 +2,44 @@ import Foundation
 import Support
 import Yams
 
-// Reading a training config through Yams' Codable decoder without stopping at the first mistake: each section's
-// init(from:) reads its keys through a ConfigReader, which reports a problem (key path, what was expected, what was
-// found, YAML line) and returns a placeholder, so one run of `dit train` lists every problem. A rule whose inputs
-// already have a problem is skipped rather than reporting the same mistake twice.
+// Reading a training config through Yams' Codable decoder without stopping at the first mistake. Each section is a
+// Codable struct whose properties hold the defaults; the file's keys are laid over the encoded defaults and decoded.
+// When a value does not decode, the problem is recorded (key path, what was expected, what was found, YAML line),
+// the default takes its place and decoding runs again, so one run of `dit train` lists every problem. Rules within a
+// section (`check`) and across sections skip keys that already have a problem rather than repeat the mistake.
+
+/// A section of the training config: the defaults (`init()`), the keys a file must give, and its rules.
+protocol ConfigSection: Codable {
+    associatedtype CodingKeys: CodingKey & CaseIterable
+    init()
+    static var requiredKeys: [CodingKeys] { get }
+    /// Defaults that depend on other keys, for those the file leaves out.
+    mutating func fillDefaults(_ rules: ConfigRules<CodingKeys>)
+    func check(_ rules: ConfigRules<CodingKeys>)
+}
+
+extension ConfigSection {
+    static var requiredKeys: [CodingKeys] { [] }
+    mutating func fillDefaults(_ rules: ConfigRules<CodingKeys>) {}
+    func check(_ rules: ConfigRules<CodingKeys>) {}
+}
+
+/// A YAML choice (objective, sampler, ...): a value outside the cases is an error that lists them.
+public protocol ConfigChoice: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
+
+extension ConfigChoice {
+    public init(from decoder: Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(rawValue: raw) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "'\(raw)' is not one of: " + Self.allCases.map(\.rawValue).joined(separator: ", ")))
+        }
+        self = value
+    }
+}
 
 /// Every problem found in one config file, with its dotted key path and YAML line.
 final class ConfigProblems {
-    static let userInfoKey = CodingUserInfoKey(rawValue: "ditkit.configProblems")!
     let file: String
     /// The composed YAML, for lines and for what a value looked like.
     let root: Node
@@ -31,25 +61,22 @@ final class ConfigProblems {
         path.split(separator: ".").reduce(Optional(root)) { node, key in node?.mapping?[String(key)] }
     }
 
+    /// Whether the file gives `path` a value other than null.
+    func has(_ path: String) -> Bool { node(path).map { $0.tagName != .null } ?? false }
+
     /// The line of the key that names `path` (a section's own line for a missing key).
     func line(_ path: String) -> Int? {
         let parts = path.split(separator: ".").map(String.init)
-        guard let key = parts.last, let parent = parts.isEmpty ? nil : node(parts.dropLast().joined(separator: ".")),
-              let mapping = parent.mapping else { return nil }
+        guard let key = parts.last, let mapping = node(parts.dropLast().joined(separator: "."))?.mapping else { return nil }
         if let keyNode = mapping.first(where: { $0.key.string == key })?.key { return keyNode.mark?.line }
         return parts.count > 1 ? line(parts.dropLast().joined(separator: ".")) : nil
     }
 
     func report(_ path: String, _ message: String) {
-        if message.hasPrefix("missing"), suggested.contains(path) {
-            invalid.insert(path)
-            return
-        }
-        entries.append((path, message, line(path)))
         invalid.insert(path)
+        if message.hasPrefix("missing") && suggested.contains(path) { return }
+        entries.append((path, message, line(path)))
     }
-
-    func markInvalid(_ path: String) { invalid.insert(path) }
 
     /// Whether none of `paths` (nor a section above one) has a problem.
     func valid(_ paths: [String]) -> Bool {
@@ -72,8 +99,7 @@ final class ConfigProblems {
     /// Reports keys of the mapping at `path` that are not in `known`, with a near spelling or the section where the
     /// key belongs (`schema`: every section's keys).
     func checkKeys(at path: String, known: [String], schema: [(section: String, keys: [String])]) {
-        guard let mapping = node(path)?.mapping else { return }
-        for (keyNode, _) in mapping {
+        for (keyNode, _) in node(path)?.mapping ?? [:] {
             let key = keyNode.string ?? "\(keyNode)", full = path.isEmpty ? key : path + "." + key
             guard !known.contains(key) else { continue }
             let near = known.map { ($0, editDistance(key, $0)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
@@ -83,6 +109,66 @@ final class ConfigProblems {
                 hint = " (it belongs in the \(home.section) section)"
             }
             report(full, "unknown key" + hint)
+        }
+    }
+
+    /// The section at `path` decoded from the file's keys over `S()`'s defaults; a value that does not decode is
+    /// reported and replaced by its default.
+    func decode<S: ConfigSection>(_ type: S.Type, at path: String) -> S {
+        let known = S.CodingKeys.allCases.map(\.stringValue)
+        for key in S.requiredKeys where !has(path + "." + key.stringValue) {
+            report(path + "." + key.stringValue, node(path + "." + key.stringValue) == nil
+                ? "missing (expected a value)" : "expected a value, found null")
+        }
+        guard let defaults = try? Yams.compose(yaml: YAMLEncoder().encode(S())), case .mapping(var merged) = defaults
+        else { return S() }
+        for (keyNode, value) in node(path)?.mapping ?? [:] where known.contains(keyNode.string ?? "") {
+            merged[keyNode.string!] = value
+        }
+        let rules = ConfigRules<S.CodingKeys>(problems: self, section: path)
+        for _ in 0...known.count {  // each round settles one key
+            do {
+                var section = try YAMLDecoder().decode(S.self, from: .mapping(merged))
+                section.fillDefaults(rules)
+                section.check(rules)
+                return section
+            } catch let error as DecodingError {
+                let key = error.codingPath.first?.stringValue ?? ""
+                guard let value = merged[key] else { break }
+                if case .typeMismatch(let type, _) = error, type is Int.Type, error.codingPath.count == 1,
+                   value.tagName == .float, let x = value.float, x.rounded() == x, abs(x) <= 0x1p53 {
+                    merged[key] = Node(String(Int(x)), Tag(.int))  // 1e4 is a fine step count
+                    continue
+                }
+                // null for a key that cannot be null means "the default"; anything else that does not decode is
+                // reported and replaced by the default.
+                if value.tagName != .null { report(path + "." + key, describe(error, found: value)) }
+                merged[key] = defaults.mapping?[key] ?? Node("~", Tag(.null))
+            } catch {
+                break
+            }
+        }
+        return S()
+    }
+
+    /// "expected an integer, found the string "eight"", "'x0' is not one of: ...".
+    private func describe(_ error: DecodingError, found value: Node) -> String {
+        var element = ""
+        if let index = error.codingPath.dropFirst().first?.intValue { element = "element \(index): " }
+        switch error {
+        case let .typeMismatch(type, _), let .valueNotFound(type, _):
+            let expected = switch type {
+            case is Int.Type: value.tagName == .int ? "an integer in range" : "an integer"
+            case is Double.Type: "a number"
+            case is Bool.Type: "true or false"
+            case is String.Type: "a string"
+            default: "a list"
+            }
+            let item = element.isEmpty ? value : value.sequence?[error.codingPath[1].intValue!] ?? value
+            return element + (expected == "an integer in range" ? "\(item.summary) is out of range"
+                : "expected \(expected), found \(item.summary)")
+        case let .dataCorrupted(context): return element + context.debugDescription
+        default: return "\(error)"
         }
     }
 
@@ -102,6 +188,40 @@ final class ConfigProblems {
     }
 }
 
+/// Rules on one decoded section, with keys relative to it; a rule whose key or inputs already have a problem is
+/// skipped.
+struct ConfigRules<Key: CodingKey> {
+    let problems: ConfigProblems
+    let section: String
+
+    func path(_ key: Key) -> String { section + "." + key.stringValue }
+    func has(_ key: Key) -> Bool { problems.has(path(key)) }
+    func valid(_ keys: Key...) -> Bool { problems.valid(keys.map(path)) }
+    func fail(_ key: Key, _ message: String) { problems.report(path(key), message) }
+
+    func require(_ holds: @autoclosure () -> Bool, _ key: Key, _ message: @autoclosure () -> String,
+                 inputs: [Key] = []) {
+        problems.require(holds(), path(key), message(), inputs: inputs.map(path))
+    }
+
+    /// Each (value, key) must be at least `min`.
+    func atLeast(_ min: Int, _ values: (Int, Key)...) {
+        for (value, key) in values { require(value >= min, key, "must be >= \(min), found \(value)") }
+    }
+
+    /// A finite number that `rule` accepts.
+    func number(_ value: Double?, _ key: Key, _ rule: NumberRule) {
+        guard let x = value else { return }
+        require(x.isFinite, key, "must be a finite number, found \(x)")
+        if let problem = rule.check(x) { require(false, key, "\(problem), found \(x)") }
+    }
+
+    /// One of `choices` (a name diffusers spells, such as beta_schedule's).
+    func oneOf(_ value: String, _ key: Key, _ choices: [String]) {
+        require(choices.contains(value), key, "'\(value)' is not one of: \(choices.joined(separator: ", "))")
+    }
+}
+
 /// What a number must satisfy: `check` returns nil when the value is acceptable, else what was expected.
 struct NumberRule: Sendable {
     let check: @Sendable (Double) -> String?
@@ -112,183 +232,9 @@ struct NumberRule: Sendable {
     static func atLeast(_ bound: Double) -> NumberRule { NumberRule { $0 >= bound ? nil : "must be >= \(bound)" } }
 }
 
-/// Typed reads of one section's keys through Yams' keyed container. A read that finds a problem reports it and
-/// returns a placeholder (the default, or a harmless value) so that decoding goes on.
-struct ConfigReader<Key: CodingKey> {
-    let problems: ConfigProblems
-    /// The section's dotted path ("model").
-    let section: String
-    private let container: KeyedDecodingContainer<Key>
-
-    init(_ decoder: Decoder) throws {
-        guard let problems = decoder.userInfo[ConfigProblems.userInfoKey] as? ConfigProblems else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "read TrainConfig with TrainConfig(yaml:source:)"))
-        }
-        self.problems = problems
-        section = decoder.codingPath.map(\.stringValue).joined(separator: ".")
-        container = try decoder.container(keyedBy: Key.self)
-    }
-
-    func path(_ key: Key) -> String { section + "." + key.stringValue }
-    func fail(_ key: Key, _ message: String) { problems.report(path(key), message) }
-    func valid(_ keys: Key...) -> Bool { problems.valid(keys.map(path)) }
-
-    /// Same as ConfigProblems.require, with keys of this section.
-    func require(_ holds: @autoclosure () -> Bool, _ key: Key, _ message: @autoclosure () -> String,
-                 inputs: [Key] = []) {
-        problems.require(holds(), path(key), message(), inputs: inputs.map(path))
-    }
-
-    /// Whether `key` has a non-null value.
-    func has(_ key: Key) -> Bool { container.contains(key) && (try? container.decodeNil(forKey: key)) == false }
-
-    private var found: (Key) -> String { { problems.node(path($0))?.summary ?? "nothing" } }
-
-    /// The decoded value of a present, non-null key; nil after reporting when absent and required.
-    private func decoded<T: Decodable>(_ key: Key, required: Bool, expected: String) -> T?? {
-        guard has(key) else {
-            if required { fail(key, (container.contains(key) ? "expected \(expected), found null" : "missing (expected \(expected))")) }
-            return .none
-        }
-        return .some(try? container.decode(T.self, forKey: key))
-    }
-
-    /// An integer in min...max; a float with no fraction (1e4) counts.
-    func int(_ key: Key, default fallback: Int? = nil, min: Int, max: Int = Int(Int32.max)) -> Int {
-        let placeholder = fallback ?? Swift.max(min, 1)
-        guard let value: Int? = decoded(key, required: fallback == nil, expected: "an integer") else { return placeholder }
-        let node = problems.node(path(key))
-        guard let n = value ?? node?.wholeNumber else {
-            fail(key, node?.tagName == .int ? "\(found(key)) is out of range" : "expected an integer, found \(found(key))")
-            return placeholder
-        }
-        guard n >= min, n <= max else {
-            fail(key, n < min ? "must be >= \(min), found \(n)" : "must be <= \(max), found \(n)")
-            return placeholder
-        }
-        return n
-    }
-
-    /// An integer, or nil when absent or null.
-    func optionalInt(_ key: Key, min: Int) -> Int? { has(key) ? int(key, default: min, min: min) : nil }
-
-    /// A finite number (an integer counts) that `rule` accepts.
-    func double(_ key: Key, default fallback: Double? = nil, _ rule: NumberRule) -> Double {
-        guard let value: Double? = decoded(key, required: fallback == nil, expected: "a number") else { return fallback ?? 1 }
-        return check(key, value, rule) ?? fallback ?? 1
-    }
-
-    /// A number, null (→ nil) or absent (→ `fallback`).
-    func optionalDouble(_ key: Key, default fallback: Double?, _ rule: NumberRule) -> Double? {
-        guard container.contains(key) else { return fallback }
-        guard let value: Double? = decoded(key, required: false, expected: "") else { return nil }
-        return check(key, value, rule) ?? fallback
-    }
-
-    private func check(_ key: Key, _ value: Double?, _ rule: NumberRule, element: Int? = nil) -> Double? {
-        let what = element.map { "element \($0) " } ?? ""
-        let node = element.map { problems.node(path(key))?.sequence?[$0] } ?? problems.node(path(key))
-        guard let x = value, node?.isNumber ?? true else {
-            fail(key, "\(what)expected a number, found \(node?.summary ?? "nothing")")
-            return nil
-        }
-        if let problem = x.isFinite ? rule.check(x) : "must be a finite number" {
-            fail(key, "\(what)\(problem), found \(x)")
-            return nil
-        }
-        return x
-    }
-
-    /// `count` numbers that `rule` accepts, as a YAML list.
-    func numbers(_ key: Key, count: Int, default fallback: [Double], _ rule: NumberRule) -> [Double] {
-        guard let value: [Double]? = decoded(key, required: false, expected: "") else { return fallback }
-        guard let xs = value, xs.count == count else {
-            fail(key, "expected a list of \(count) numbers, found \(found(key))")
-            return fallback
-        }
-        let checked = xs.enumerated().map { check(key, $1, rule, element: $0) }
-        return checked.contains(nil) ? fallback : checked.compactMap { $0 }
-    }
-
-    /// Any scalar's text (a run may be named 2024); lists, mappings and null are errors.
-    func string(_ key: Key, default fallback: String? = nil) -> String {
-        guard let value: String? = decoded(key, required: fallback == nil, expected: "a string") else { return fallback ?? "" }
-        guard let s = value else {
-            fail(key, "expected a string, found \(found(key))")
-            return fallback ?? ""
-        }
-        return s
-    }
-
-    func optionalString(_ key: Key) -> String? { has(key) ? string(key, default: "") : nil }
-
-    func strings(_ key: Key, default fallback: [String]) -> [String] {
-        guard let value: [String]? = decoded(key, required: false, expected: "") else { return fallback }
-        guard let items = value, problems.node(path(key))?.sequence?.allSatisfy({ $0.scalar != nil && $0.tagName != .null }) == true else {
-            fail(key, "expected a list of strings, found \(found(key))")
-            return fallback
-        }
-        return items
-    }
-
-    func bool(_ key: Key, default fallback: Bool) -> Bool {
-        guard let value: Bool? = decoded(key, required: false, expected: "") else { return fallback }
-        guard let b = value, problems.node(path(key))?.tagName == .bool else {
-            fail(key, "expected true or false, found \(found(key))")
-            return fallback
-        }
-        return b
-    }
-
-    /// One of `E`'s cases, or nil when absent or null; a YAML false reads as `falseMeans` when given.
-    func optionalChoice<E: RawRepresentable & CaseIterable>(_ key: Key, falseMeans: E? = nil) -> E?
-    where E.RawValue == String {
-        guard has(key) else { return nil }
-        let node = problems.node(path(key))
-        if let falseMeans, node?.tagName == .bool, node?.bool == false { return falseMeans }
-        guard let raw = try? container.decode(String.self, forKey: key), node?.scalar != nil,
-              let value = E(rawValue: raw) else {
-            let shown = node?.scalar.map { "'\($0.string)'" } ?? found(key)
-            fail(key, "\(shown) is not one of: \(E.allCases.map(\.rawValue).joined(separator: ", "))")
-            return nil
-        }
-        return value
-    }
-
-    /// One of `choices` (a name diffusers spells, such as beta_schedule's), `fallback` when absent or null.
-    func choice(_ key: Key, in choices: [String], default fallback: String) -> String {
-        guard has(key) else { return fallback }
-        guard let value = try? container.decode(String.self, forKey: key), problems.node(path(key))?.scalar != nil,
-              choices.contains(value) else {
-            let shown = problems.node(path(key))?.scalar.map { "'\($0.string)'" } ?? found(key)
-            fail(key, "\(shown) is not one of: \(choices.joined(separator: ", "))")
-            return fallback
-        }
-        return value
-    }
-
-    /// One of `E`'s cases; required when `fallback` is nil.
-    func choice<E: RawRepresentable & CaseIterable>(_ key: Key, default fallback: E? = nil, falseMeans: E? = nil) -> E
-    where E.RawValue == String {
-        if fallback == nil && !has(key) {
-            fail(key, "missing (expected one of: \(E.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        return optionalChoice(key, falseMeans: falseMeans) ?? fallback ?? E.allCases.first!
-    }
-}
-
 extension Node {
     /// The resolved tag (int, float, bool, null, str, ...): what YAML made of the value.
     var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
-
-    var isNumber: Bool { tagName == .int || tagName == .float }
-
-    /// A float with no fraction (1e4) as an integer.
-    var wholeNumber: Int? {
-        guard tagName == .float, let x = float, x.rounded() == x, abs(x) <= 0x1p53 else { return nil }
-        return Int(x)
-    }
 
     /// How an error names a value: "the string \"32\"", "the integer 5", "a list", ...
     var summary: String {
@@ -322,4 +268,15 @@ private func editDistance(_ a: String, _ b: String) -> Int {
         }
     }
     return row[b.count]
+}
+
+extension DecodingError {
+    /// The path of the value that failed to decode.
+    var codingPath: [any CodingKey] {
+        switch self {
+        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): c.codingPath
+        case let .keyNotFound(key, c): c.codingPath + [key]
+        @unknown default: []
+        }
+    }
 }

@@ -27,23 +27,24 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case run, data, model, textEncoder = "text_encoder", vae, scheduler, optimizer, training
     }
 
-    public struct Run: Codable, Equatable, Sendable {
-        public var name: String
-        public var outputDir: String
-        public var seed: Int
-        public var device: Device
+    public struct Run: Codable, Equatable, Sendable, ConfigSection {
+        public var name = ""
+        public var outputDir = "runs"
+        public var seed = 0
+        public var device = Device.cpu
         /// 0 = all cores.
-        public var threads: Int
-        public var logEvery: Int
+        public var threads = 0
+        public var logEvery = 10
         /// 0 = never.
-        public var sampleEvery: Int
+        public var sampleEvery = 0
         /// 0 = only at the end.
-        public var checkpointEvery: Int
-        public var keepLast: Int
-        public var samplePrompts: [String]
-        public var sampleSteps: Int
-        public var cfgScale: Double
-        public var sampler: Sampler
+        public var checkpointEvery = 0
+        public var keepLast = 3
+        public var samplePrompts: [String] = []
+        public var sampleSteps = 25
+        public var cfgScale = 4.0
+        /// Default: the one that solves the objective (ddim, or euler for flow).
+        public var sampler = Sampler.ddim
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case name, outputDir = "output_dir", seed, device, threads, logEvery = "log_every"
@@ -55,13 +56,13 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var directory: URL { URL(fileURLWithPath: outputDir).appendingPathComponent(name) }
     }
 
-    public struct Data: Codable, Equatable, Sendable {
+    public struct Data: Codable, Equatable, Sendable, ConfigSection {
         /// The feature cache `dit prepare` wrote.
-        public var cache: String
+        public var cache = ""
         /// Pixels per side of the training images.
-        public var imageSize: Int
+        public var imageSize = 0
         /// Fraction of captions replaced by the empty caption, so classifier-free guidance has an unconditional model.
-        public var captionDropout: Double
+        public var captionDropout = 0.1
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case cache, imageSize = "image_size", captionDropout = "caption_dropout"
@@ -69,19 +70,22 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     /// The DiT; maps onto diffusers' PixArtTransformer2DModel (see `pixArtConfig`).
-    public struct Model: Codable, Equatable, Sendable {
-        public var hiddenSize: Int
-        public var numLayers: Int
-        public var numHeads: Int
-        public var attentionHeadDim: Int
-        public var patchSize: Int
-        public var inChannels: Int
-        public var outChannels: Int
+    public struct Model: Codable, Equatable, Sendable, ConfigSection {
+        public var hiddenSize = 0
+        public var numLayers = 0
+        public var numHeads = 0
+        /// Default: hidden_size / num_heads.
+        public var attentionHeadDim = 0
+        public var patchSize = 0
+        public var inChannels = 0
+        /// Default: in_channels (2 × in_channels with learn_sigma).
+        public var outChannels = 0
         /// The second half of the output channels predicts the variance (DiT's learned Σ).
-        public var learnSigma: Bool
+        public var learnSigma = false
         /// Side of the DiT's input: image_size in pixel space, image_size / 8 in an SD VAE's latent space.
-        public var sampleSize: Int
-        public var crossAttentionDim: Int
+        public var sampleSize = 0
+        /// Default: hidden_size.
+        public var crossAttentionDim = 0
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case hiddenSize = "hidden_size", numLayers = "num_layers", numHeads = "num_heads"
@@ -91,17 +95,18 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         }
     }
 
-    public struct TextEncoder: Codable, Equatable, Sendable {
-        public var type: TextEncoderType
+    public struct TextEncoder: Codable, Equatable, Sendable, ConfigSection {
+        public var type = TextEncoderType.clip
         /// A transformers directory; nil = a new CLIP-architecture encoder, trained with the DiT.
-        public var path: String?
+        public var path: String? = nil
         /// The new CLIP encoder's shape (defaults 128, 2, 4); unused for a pretrained encoder, whose config.json
         /// decides, and left out of canonicalYAML then.
-        public var hiddenSize: Int
-        public var numLayers: Int
-        public var numHeads: Int
-        public var maxLength: Int
-        public var trainable: Bool
+        public var hiddenSize = 128
+        public var numLayers = 2
+        public var numHeads = 4
+        public var maxLength = 77
+        /// Default: true for a new encoder, false for a pretrained one.
+        public var trainable = true
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case type, path, hiddenSize = "hidden_size", numLayers = "num_layers", numHeads = "num_heads"
@@ -117,38 +122,38 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var knownHiddenSize: Int? { isNew ? hiddenSize : type == .minilm ? 384 : nil }
     }
 
-    public struct VAE: Codable, Equatable, Sendable {
+    public struct VAE: Codable, Equatable, Sendable, ConfigSection {
         /// A diffusers AutoencoderKL directory.
-        public var path: String
+        public var path = ""
 
         public enum CodingKeys: String, CodingKey, CaseIterable { case path }
     }
 
-    public struct Scheduler: Codable, Equatable, Sendable {
-        public var objective: Objective
-        public var numTrainTimesteps: Int
+    public struct Scheduler: Codable, Equatable, Sendable, ConfigSection {
+        public var objective = Objective.epsilon
+        public var numTrainTimesteps = 1000
         /// diffusers' beta_schedule: linear, scaled_linear or squaredcos_cap_v2; unused by the flow objective.
-        public var betaSchedule: String
+        public var betaSchedule = "linear"
         /// Timestep shift of flow matching (1 = none); only the flow objective uses it.
-        public var shift: Double
+        public var shift = 1.0
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case objective, numTrainTimesteps = "num_train_timesteps", betaSchedule = "beta_schedule", shift
         }
     }
 
-    public struct Optimizer: Codable, Equatable, Sendable {
-        public var learningRate: Double
-        public var betas: [Double]
-        public var weightDecay: Double
-        public var eps: Double
+    public struct Optimizer: Codable, Equatable, Sendable, ConfigSection {
+        public var learningRate = 0.0
+        public var betas = [0.9, 0.999]
+        public var weightDecay = 0.0
+        public var eps = 1e-8
         /// nil: no gradient clipping.
-        public var maxGradNorm: Double?
+        public var maxGradNorm: Double? = 1
         /// diffusers' get_scheduler name: constant, constant_with_warmup, linear or cosine (see Torch's LRSchedule).
-        public var lrSchedule: String
-        public var warmupSteps: Int
+        public var lrSchedule = "constant"
+        public var warmupSteps = 0
         /// nil: no EMA weights.
-        public var emaDecay: Double?
+        public var emaDecay: Double? = 0.9999
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case learningRate = "learning_rate", betas, weightDecay = "weight_decay", eps
@@ -157,13 +162,14 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         }
     }
 
-    public struct Training: Codable, Equatable, Sendable {
-        public var batchSize: Int
-        public var gradientAccumulationSteps: Int
+    public struct Training: Codable, Equatable, Sendable, ConfigSection {
+        public var batchSize = 0
+        public var gradientAccumulationSteps = 1
         /// Exactly one of maxSteps (optimizer steps) and numEpochs is set.
-        public var maxSteps: Int?
-        public var numEpochs: Int?
-        public var mixedPrecision: MixedPrecision
+        public var maxSteps: Int? = nil
+        public var numEpochs: Int? = nil
+        /// YAML 1.1 reads an unquoted `no` as false, which means "no" here.
+        public var mixedPrecision = MixedPrecision.no
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case batchSize = "batch_size", gradientAccumulationSteps = "gradient_accumulation_steps"
@@ -174,7 +180,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var effectiveBatchSize: Int { batchSize * gradientAccumulationSteps }
     }
 
-    public enum Objective: String, Codable, CaseIterable, Sendable {
+    public enum Objective: String, ConfigChoice {
         case epsilon, vPrediction = "v_prediction", flow
         public var predictionType: PredictionType {
             switch self {
@@ -188,9 +194,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var samplers: [Sampler] { self == .flow ? [.euler] : [.ddim, .ddpm] }
     }
 
-    public enum Sampler: String, Codable, CaseIterable, Sendable { case ddim, ddpm, euler }
-    public enum MixedPrecision: String, Codable, CaseIterable, Sendable { case no, bf16, fp16 }
-    public enum TextEncoderType: String, Codable, CaseIterable, Sendable { case clip, minilm }
+    public enum Sampler: String, ConfigChoice { case ddim, ddpm, euler }
+    public enum MixedPrecision: String, ConfigChoice { case no, bf16, fp16 }
+    public enum TextEncoderType: String, ConfigChoice { case clip, minilm }
     public static let betaSchedules = ["linear", "scaled_linear", "squaredcos_cap_v2"]
     public static let lrSchedules = ["constant", "constant_with_warmup", "linear", "cosine"]
 }

@@ -47,44 +47,38 @@ extension TrainConfig {
         guard let root else {
             throw ConfigError(file: source, "the file is empty (expected the sections \(sections.joined(separator: ", ")))")
         }
-        guard case .mapping(var mapping) = root else {
+        guard case .mapping(let mapping) = root else {
             throw ConfigError(file: source, "expected a mapping of the sections \(sections.joined(separator: ", ")), "
                 + "found \(root.summary)")
         }
         let problems = ConfigProblems(file: source, root: root)
         problems.checkKeys(at: "", known: sections, schema: Self.schema)
-        // A missing or malformed section reads as an empty mapping, so the decoder still builds a config (of
-        // placeholders) and every other section's problems are found too.
         for (section, keys) in Self.schema {
             let node = mapping[section]
-            let expected = "a mapping with the keys " + keys.joined(separator: ", ")
             if node?.mapping != nil {
                 problems.checkKeys(at: section, known: keys, schema: Self.schema)
-            } else if section == "vae" && (node == nil || node?.tagName == .null) {
-                continue  // optional: pixel space
             } else if node == nil || node?.tagName == .null {
-                problems.report(section, "missing section (expected \(expected))")
+                // vae is optional (pixel space); a missing section is reported once, not as each missing key.
+                if section != "vae" {
+                    problems.report(section, "missing section (expected a mapping with the keys "
+                        + keys.joined(separator: ", ") + ")")
+                }
             } else {
-                problems.report(section, "expected \(expected), found \(node!.summary)")
+                problems.report(section, "expected a mapping with the keys \(keys.joined(separator: ", ")), "
+                    + "found \(node!.summary)")
             }
-            if node?.mapping == nil { mapping[section] = Node([(Node, Node)]()) }
         }
-        self = try YAMLDecoder().decode(TrainConfig.self, from: Node.mapping(mapping),
-                                        userInfo: [ConfigProblems.userInfoKey: problems])
+        run = problems.decode(Run.self, at: "run")
+        data = problems.decode(Data.self, at: "data")
+        model = problems.decode(Model.self, at: "model")
+        textEncoder = problems.decode(TextEncoder.self, at: "text_encoder")
+        vae = mapping["vae"]?.mapping == nil ? nil : problems.decode(VAE.self, at: "vae")
+        scheduler = problems.decode(Scheduler.self, at: "scheduler")
+        optimizer = problems.decode(Optimizer.self, at: "optimizer")
+        training = problems.decode(Training.self, at: "training")
+        if !problems.has("run.sampler") { run.sampler = scheduler.objective.defaultSampler }
         checkAcrossSections(problems)
         if let error = problems.error { throw error }
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        run = try c.decode(Run.self, forKey: .run)
-        data = try c.decode(Data.self, forKey: .data)
-        model = try c.decode(Model.self, forKey: .model)
-        textEncoder = try c.decode(TextEncoder.self, forKey: .textEncoder)
-        vae = try c.decodeIfPresent(VAE.self, forKey: .vae)
-        scheduler = try c.decode(Scheduler.self, forKey: .scheduler)
-        optimizer = try c.decode(Optimizer.self, forKey: .optimizer)
-        training = try c.decode(Training.self, forKey: .training)
     }
 
     /// Rules that tie sections together.
@@ -172,65 +166,60 @@ extension TrainConfig {
 }
 
 extension TrainConfig.Run {
-    public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        // The default sampler is the one that solves the scheduler section's objective.
-        let objective = r.problems.node("scheduler.objective")?.string.flatMap(TrainConfig.Objective.init) ?? .epsilon
-        let deviceName = r.string(.device, default: "cpu")
-        let device = Device(name: deviceName)
-        if device == nil { r.fail(.device, "'\(deviceName)' is not a device (expected cpu, cuda or cuda:N)") }
-        self.init(
-            name: r.string(.name), outputDir: r.string(.outputDir, default: "runs"),
-            seed: r.int(.seed, default: 0, min: 0, max: .max), device: device ?? .cpu,
-            threads: r.int(.threads, default: 0, min: 0), logEvery: r.int(.logEvery, default: 10, min: 1),
-            sampleEvery: r.int(.sampleEvery, default: 0, min: 0),
-            checkpointEvery: r.int(.checkpointEvery, default: 0, min: 0), keepLast: r.int(.keepLast, default: 3, min: 1),
-            samplePrompts: r.strings(.samplePrompts, default: []), sampleSteps: r.int(.sampleSteps, default: 25, min: 1),
-            cfgScale: r.double(.cfgScale, default: 4, .atLeast(1)),
-            sampler: r.optionalChoice(.sampler) ?? objective.defaultSampler)
+    static let requiredKeys: [CodingKeys] = [.name]
+
+    func check(_ r: ConfigRules<CodingKeys>) {
         r.require(!name.isEmpty && !name.contains("/") && name != "." && name != "..", .name,
                   "'\(name)' cannot name a run directory (expected a non-empty name without '/')")
+        r.atLeast(0, (seed, .seed), (threads, .threads), (sampleEvery, .sampleEvery), (checkpointEvery, .checkpointEvery))
+        r.atLeast(1, (logEvery, .logEvery), (keepLast, .keepLast), (sampleSteps, .sampleSteps))
+        r.number(cfgScale, .cfgScale, .atLeast(1))
     }
 }
 
 extension TrainConfig.Data {
-    public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        self.init(cache: r.string(.cache), imageSize: r.int(.imageSize, min: 8),
-                  captionDropout: r.double(.captionDropout, default: 0.1, .halfOpenUnit))
+    static let requiredKeys: [CodingKeys] = [.cache, .imageSize]
+
+    func check(_ r: ConfigRules<CodingKeys>) {
+        r.atLeast(8, (imageSize, .imageSize))
+        r.number(captionDropout, .captionDropout, .halfOpenUnit)
     }
 }
 
 extension TrainConfig.Model {
-    public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        let hidden = r.int(.hiddenSize, min: 1), heads = r.int(.numHeads, min: 1)
-        let headDim = r.optionalInt(.attentionHeadDim, min: 1)
-        let inChannels = r.int(.inChannels, min: 1), learnSigma = r.bool(.learnSigma, default: false)
-        let outChannels = r.optionalInt(.outChannels, min: 1)
-        self.init(hiddenSize: hidden, numLayers: r.int(.numLayers, min: 1), numHeads: heads,
-                  attentionHeadDim: headDim ?? max(hidden / heads, 1), patchSize: r.int(.patchSize, min: 1),
-                  inChannels: inChannels, outChannels: outChannels ?? (learnSigma ? 2 : 1) * inChannels,
-                  learnSigma: learnSigma, sampleSize: r.int(.sampleSize, min: 1),
-                  crossAttentionDim: r.int(.crossAttentionDim, default: hidden, min: 1))
-        r.require(hidden % heads == 0, .numHeads, "\(heads) does not divide hidden_size \(hidden)", inputs: [.hiddenSize])
-        if let headDim {
-            r.require(headDim * heads == hidden, .attentionHeadDim,
-                      "\(headDim) is not hidden_size / num_heads = \(hidden) / \(heads)"
+    static let requiredKeys: [CodingKeys] = [.hiddenSize, .numLayers, .numHeads, .patchSize, .inChannels, .sampleSize]
+
+    mutating func fillDefaults(_ r: ConfigRules<CodingKeys>) {
+        if !r.has(.attentionHeadDim) { attentionHeadDim = max(hiddenSize / max(numHeads, 1), 1) }
+        if !r.has(.outChannels) { outChannels = (learnSigma ? 2 : 1) * inChannels }
+        if !r.has(.crossAttentionDim) { crossAttentionDim = hiddenSize }
+    }
+
+    func check(_ r: ConfigRules<CodingKeys>) {
+        r.atLeast(1, (hiddenSize, .hiddenSize), (numLayers, .numLayers), (numHeads, .numHeads), (patchSize, .patchSize),
+                  (inChannels, .inChannels), (sampleSize, .sampleSize))
+        // Derived when left out (fillDefaults), so checked only when given.
+        for (value, key) in [(attentionHeadDim, CodingKeys.attentionHeadDim), (outChannels, .outChannels),
+                             (crossAttentionDim, .crossAttentionDim)] where r.has(key) {
+            r.atLeast(1, (value, key))
+        }
+        let hidden = hiddenSize, heads = max(numHeads, 1)
+        r.require(hidden % heads == 0, .numHeads, "\(numHeads) does not divide hidden_size \(hidden)",
+                  inputs: [.hiddenSize])
+        if r.has(.attentionHeadDim) {
+            r.require(attentionHeadDim * heads == hidden, .attentionHeadDim,
+                      "\(attentionHeadDim) is not hidden_size / num_heads = \(hidden) / \(heads)"
                           + (hidden % heads == 0 ? " = \(hidden / heads)" : ""), inputs: [.hiddenSize, .numHeads])
         }
         r.require(hidden % 4 == 0, .hiddenSize,
                   "\(hidden) is not a multiple of 4 (the 2-D sin-cos position embedding splits it in four)")
-        r.require(sampleSize % patchSize == 0, .patchSize, "\(patchSize) does not divide sample_size \(sampleSize)",
-                  inputs: [.sampleSize])
-        if let outChannels {
-            let expected = (learnSigma ? 2 : 1) * inChannels
-            r.require(outChannels == expected, .outChannels,
-                      "\(outChannels), expected \(expected) (" + (learnSigma
-                          ? "2 × in_channels: the prediction and the learned variance)"
-                          : "in_channels: the prediction has the input's shape; set learn_sigma for 2 × in_channels)"),
-                      inputs: [.inChannels, .learnSigma])
-        }
+        r.require(sampleSize % max(patchSize, 1) == 0, .patchSize,
+                  "\(patchSize) does not divide sample_size \(sampleSize)", inputs: [.sampleSize])
+        let expected = (learnSigma ? 2 : 1) * inChannels
+        r.require(outChannels == expected, .outChannels, "\(outChannels), expected \(expected) (" + (learnSigma
+            ? "2 × in_channels: the prediction and the learned variance)"
+            : "in_channels: the prediction has the input's shape; set learn_sigma for 2 × in_channels)"),
+                  inputs: [.inChannels, .learnSigma])
         r.require(crossAttentionDim == hidden, .crossAttentionDim,
                   "\(crossAttentionDim), expected hidden_size \(hidden) (the caption is projected to hidden_size "
                       + "before cross-attention)", inputs: [.hiddenSize])
@@ -238,25 +227,25 @@ extension TrainConfig.Model {
 }
 
 extension TrainConfig.TextEncoder {
-    public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        let type: TrainConfig.TextEncoderType = r.choice(.type), path = r.optionalString(.path)
-        let isNewCLIP = type == .clip && path == nil
-        if type == .minilm && path == nil && r.valid(.type) {
-            r.fail(.path, "missing: a minilm encoder is loaded from a transformers directory (e.g. models/all-MiniLM-L6-v2)")
-        }
+    static let requiredKeys: [CodingKeys] = [.type]
+
+    mutating func fillDefaults(_ r: ConfigRules<CodingKeys>) {
+        if !r.has(.trainable) { trainable = isNew }
+    }
+
+    func check(_ r: ConfigRules<CodingKeys>) {
+        r.require(type != .minilm || path != nil, .path,
+                  "missing: a minilm encoder is loaded from a transformers directory (e.g. models/all-MiniLM-L6-v2)",
+                  inputs: [.type])
         // A pretrained encoder's shape is in its config.json; a value here could only disagree with it.
-        for key in [CodingKeys.hiddenSize, .numLayers, .numHeads] where !isNewCLIP && r.has(key) && r.valid(.type, .path) {
-            r.fail(key, "only for a new CLIP encoder (type clip, path null); a pretrained encoder's config.json sets it")
+        for key in [CodingKeys.hiddenSize, .numLayers, .numHeads] where r.has(key) {
+            r.require(isNew, key, "only for a new CLIP encoder (type clip, path null); a pretrained encoder's "
+                + "config.json sets it", inputs: [.type, .path])
         }
-        // Read in every case so their types are checked; a pretrained encoder's values were refused above.
-        self.init(type: type, path: path, hiddenSize: r.int(.hiddenSize, default: 128, min: 1),
-                  numLayers: r.int(.numLayers, default: 2, min: 1), numHeads: r.int(.numHeads, default: 4, min: 1),
-                  maxLength: r.int(.maxLength, default: 77, min: 2), trainable: r.bool(.trainable, default: isNewCLIP))
-        if isNewCLIP {
-            r.require(hiddenSize % numHeads == 0, .numHeads, "\(numHeads) does not divide hidden_size \(hiddenSize)",
-                      inputs: [.hiddenSize])
-        }
+        r.atLeast(1, (hiddenSize, .hiddenSize), (numLayers, .numLayers), (numHeads, .numHeads))
+        r.atLeast(2, (maxLength, .maxLength))
+        r.require(!isNew || hiddenSize % max(numHeads, 1) == 0, .numHeads,
+                  "\(numHeads) does not divide hidden_size \(hiddenSize)", inputs: [.hiddenSize])
     }
 
     /// A pretrained encoder's shape comes from its config.json, so only a new encoder writes it.
@@ -275,30 +264,32 @@ extension TrainConfig.TextEncoder {
 }
 
 extension TrainConfig.VAE {
-    public init(from decoder: Decoder) throws {
-        self.init(path: try ConfigReader<CodingKeys>(decoder).string(.path))
-    }
+    static let requiredKeys: [CodingKeys] = [.path]
 }
 
 extension TrainConfig.Scheduler {
-    public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        self.init(objective: r.choice(.objective), numTrainTimesteps: r.int(.numTrainTimesteps, default: 1000, min: 1),
-                  betaSchedule: r.choice(.betaSchedule, in: TrainConfig.betaSchedules, default: "linear"),
-                  shift: r.double(.shift, default: 1, .positive))
+    static let requiredKeys: [CodingKeys] = [.objective]
+
+    func check(_ r: ConfigRules<CodingKeys>) {
+        r.atLeast(1, (numTrainTimesteps, .numTrainTimesteps))
+        r.oneOf(betaSchedule, .betaSchedule, TrainConfig.betaSchedules)
+        r.number(shift, .shift, .positive)
     }
 }
 
 extension TrainConfig.Optimizer {
-    public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        self.init(learningRate: r.double(.learningRate, .positive),
-                  betas: r.numbers(.betas, count: 2, default: [0.9, 0.999], .halfOpenUnit),
-                  weightDecay: r.double(.weightDecay, default: 0, .nonNegative), eps: r.double(.eps, default: 1e-8, .positive),
-                  maxGradNorm: r.optionalDouble(.maxGradNorm, default: 1, .positive),
-                  lrSchedule: r.choice(.lrSchedule, in: TrainConfig.lrSchedules, default: "constant"),
-                  warmupSteps: r.int(.warmupSteps, default: 0, min: 0),
-                  emaDecay: r.optionalDouble(.emaDecay, default: 0.9999, .closedUnit))
+    static let requiredKeys: [CodingKeys] = [.learningRate]
+
+    func check(_ r: ConfigRules<CodingKeys>) {
+        r.number(learningRate, .learningRate, .positive)
+        r.require(betas.count == 2, .betas, "expected a list of 2 numbers, found \(betas.count)")
+        for beta in betas { r.number(beta, .betas, .halfOpenUnit) }
+        r.number(weightDecay, .weightDecay, .nonNegative)
+        r.number(eps, .eps, .positive)
+        r.number(maxGradNorm, .maxGradNorm, .positive)
+        r.oneOf(lrSchedule, .lrSchedule, TrainConfig.lrSchedules)
+        r.atLeast(0, (warmupSteps, .warmupSteps))
+        r.number(emaDecay, .emaDecay, .closedUnit)
     }
 
     /// nil is written as null: absent would read back as the default (clipping at 1, EMA 0.9999).
@@ -316,16 +307,30 @@ extension TrainConfig.Optimizer {
 }
 
 extension TrainConfig.Training {
+    static let requiredKeys: [CodingKeys] = [.batchSize]
+
+    func check(_ r: ConfigRules<CodingKeys>) {
+        r.atLeast(1, (batchSize, .batchSize), (gradientAccumulationSteps, .gradientAccumulationSteps),
+                  (maxSteps ?? 1, .maxSteps), (numEpochs ?? 1, .numEpochs))
+        r.require((maxSteps == nil) != (numEpochs == nil), .maxSteps, "set exactly one of max_steps and num_epochs ("
+            + (maxSteps == nil ? "neither is set)" : "both are set)"), inputs: [.numEpochs])
+    }
+}
+
+extension TrainConfig.MixedPrecision {
+    /// YAML 1.1 reads an unquoted `no` as the boolean false; either means no mixed precision.
     public init(from decoder: Decoder) throws {
-        let r = try ConfigReader<CodingKeys>(decoder)
-        self.init(batchSize: r.int(.batchSize, min: 1),
-                  gradientAccumulationSteps: r.int(.gradientAccumulationSteps, default: 1, min: 1),
-                  maxSteps: r.optionalInt(.maxSteps, min: 1), numEpochs: r.optionalInt(.numEpochs, min: 1),
-                  // YAML 1.1 reads an unquoted `no` as false.
-                  mixedPrecision: r.choice(.mixedPrecision, default: .no, falseMeans: .no))
-        if r.valid(.maxSteps, .numEpochs) && (maxSteps == nil) == (numEpochs == nil) {
-            r.fail(.maxSteps, "set exactly one of max_steps and num_epochs (" + (maxSteps == nil ? "neither is set)" : "both are set)"))
+        let c = try decoder.singleValueContainer()
+        if let flag = try? c.decode(Bool.self), !flag {
+            self = .no
+            return
         }
+        let raw = try c.decode(String.self)
+        guard let value = Self(rawValue: raw) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "'\(raw)' is not one of: " + Self.allCases.map(\.rawValue).joined(separator: ", ")))
+        }
+        self = value
     }
 }
 
