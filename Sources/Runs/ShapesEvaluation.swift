@@ -1,4 +1,5 @@
 import Datasets
+import Training
 import Foundation
 import Pipeline
 import Schedulers
@@ -32,6 +33,24 @@ public struct ShapesEvaluation: Codable, Sendable {
         case trainDistribution = "train_distribution", heldOut = "held_out", heldOutCombinations = "held_out_combinations"
         case steps, seed, checkpoint
         case cfgScale = "cfg_scale"
+    }
+
+    /// `dit eval`: scores `prompts` training-distribution prompts and, with `holdout`, `heldOutPrompts` prompts of
+    /// the held-out combinations; `keep` sees each training-distribution image.
+    public static func evaluate(_ run: TrainedRun, prompts: Int, holdout: [String], heldOutPrompts: Int, steps: Int,
+                                cfgScale: Double, seed: UInt64, keep: ((ShapeAttributes, RGBImage) -> Void)? = nil)
+        throws -> ShapesEvaluation {
+        let sampler = try DiffusionSetup.sampler(run.config)
+        let train = try score(try Self.prompts(count: prompts, excluding: holdout, seed: seed), run: run,
+                              sampler: sampler, steps: steps, cfgScale: cfgScale, seed: seed, keep: keep)
+        var result = ShapesEvaluation(trainDistribution: train, steps: steps, cfgScale: cfgScale, seed: seed,
+                                      checkpoint: run.checkpoint.path)
+        if !holdout.isEmpty {
+            result.heldOutCombinations = holdout
+            result.heldOut = try score(try Self.heldOutPrompts(holdout, count: heldOutPrompts, seed: seed), run: run,
+                                       sampler: sampler, steps: steps, cfgScale: cfgScale, seed: seed &+ 7)
+        }
+        return result
     }
 
     /// Scores `attributes`, generated in batches of `batchSize`.

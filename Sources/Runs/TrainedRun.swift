@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Models
 import Pipeline
@@ -49,5 +50,18 @@ public struct TrainedRun {
     public var pipeline: TextToImagePipeline {
         TextToImagePipeline(transformer: models.transformer, textEncoder: models.textEncoder ?? frozenEncoder,
                             tokenizer: tokenizer, maxLength: config.textEncoder.maxLength, vae: vae, device: device)
+    }
+
+    /// `dit generate`: `numImages` images per prompt as one labelled grid (a row per prompt when there are several
+    /// images each), with the config's sampler unless `sampler` overrides it.
+    public func generateGrid(_ prompts: [String], numImages: Int = 1, sampler: TrainConfig.Sampler? = nil, steps: Int,
+                             cfgScale: Double, seed: UInt64, labels: Bool = true) throws -> (grid: RGBImage, count: Int) {
+        let scheduler = try DiffusionSetup.sampler(config, override: sampler)
+        let all = prompts.flatMap { Array(repeating: $0, count: numImages) }
+        let images = try TextToImagePipeline.images(
+            try pipeline.generate(all, scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed))
+        let grid = imageGrid(images, columns: numImages > 1 ? numImages : min(4, images.count),
+                             scale: max(1, 128 / config.data.imageSize), labels: labels ? all : nil)
+        return (grid, images.count)
     }
 }

@@ -54,6 +54,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
         /// <output_dir>/<name>, relative to the current directory when output_dir is.
         public var directory: URL { URL(fileURLWithPath: outputDir).appendingPathComponent(name) }
+        /// <output_dir>/<name>/checkpoints.
+        public var checkpointsDirectory: URL { directory.appendingPathComponent("checkpoints") }
     }
 
     public struct Data: Codable, Equatable, Sendable, ConfigSection {

@@ -31,13 +31,13 @@ public final class Trainer {
     public var onStep: ((Int, Double) throws -> Void)?
     public var quiet = false
 
-    public var checkpointsDirectory: URL { runDirectory.appendingPathComponent("checkpoints") }
+    public var checkpointsDirectory: URL { config.run.checkpointsDirectory }
 
     public init(config: TrainConfig, resume: URL? = nil) throws {
         self.config = config
         device = config.run.device
         if config.run.threads > 0 { Runtime.threads = config.run.threads }
-        runDirectory = URL(fileURLWithPath: config.run.outputDir).appendingPathComponent(config.run.name)
+        runDirectory = config.run.directory
         data = try CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
         tokenizer = try Tokenizer(contentsOf: data.tokenizerURL)
         try Trainer.check(config, data)

@@ -5,7 +5,6 @@ import Pipeline
 import Runs
 import Support
 import Torch
-import Training
 
 /// `dit eval --checkpoint PATH`: caption faithfulness on the shapes data.
 struct Eval: ParsableCommand {
@@ -21,28 +20,19 @@ struct Eval: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Where to write the scores.") var output = "eval.json"
     @Option(help: "Also write a PNG grid of the generated images here.") var grid: String?
-    @Option(help: "cpu, cuda or cuda:N.") var device = "cpu"
+    @Option(help: "cpu, cuda or cuda:N.") var device = Device.cpu
     @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
 
     func run() throws {
-        guard let device = Device(name: device) else { throw ValidationError("unknown device '\(self.device)'") }
         let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma, device: device)
-        let sampler = try DiffusionSetup.sampler(run.config)
         var kept: [RGBImage] = []
-        let train = try ShapesEvaluation.score(try ShapesEvaluation.prompts(count: prompts, excluding: holdout, seed: seed),
-                                               run: run, sampler: sampler, steps: steps, cfgScale: cfgScale, seed: seed) { kept.append($1) }
-        var result = ShapesEvaluation(trainDistribution: train, steps: steps, cfgScale: cfgScale, seed: seed,
-                                      checkpoint: run.checkpoint.path)
-        if !holdout.isEmpty {
-            result.heldOutCombinations = holdout
-            result.heldOut = try ShapesEvaluation.score(try ShapesEvaluation.heldOutPrompts(holdout, count: heldOutPrompts, seed: seed),
-                                                        run: run, sampler: sampler, steps: steps, cfgScale: cfgScale, seed: seed &+ 7)
-        }
+        let result = try ShapesEvaluation.evaluate(run, prompts: prompts, holdout: holdout, heldOutPrompts: heldOutPrompts,
+                                                   steps: steps, cfgScale: cfgScale, seed: seed) { kept.append($1) }
         func line(_ name: String, _ s: ShapesEvaluation.Scores) -> String {
             String(format: "%@ (%d prompts): color %.2f  shape %.2f  position %.2f  size %.2f  overall %.2f",
                    name, s.count, s.color, s.shape, s.position, s.size, s.overall)
         }
-        print(line("training distribution", train))
+        print(line("training distribution", result.trainDistribution))
         if let h = result.heldOut { print(line("held-out combinations", h)) }
         try AtomicFile.writeJSON(result, to: URL(fileURLWithPath: output))
         if let grid { try PNG.write(imageGrid(kept, columns: 8, scale: 2), to: URL(fileURLWithPath: grid)) }

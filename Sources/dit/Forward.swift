@@ -11,6 +11,7 @@ struct Forward: ParsableCommand {
         discussion: """
             PixArtTransformer2DModel: hidden_states, timestep, [encoder_hidden_states, encoder_attention_mask, \
             resolution, aspect_ratio] -> output
+            DiTTransformer2DModel: hidden_states, timestep, class_labels -> output
             AutoencoderKL: sample -> latent_mean, latent_logvar, decoded (decode of the mean)
             CLIPTextModel / BertModel: input_ids, [attention_mask, token_type_ids] -> last_hidden_state, pooler_output
             """)
@@ -22,10 +23,9 @@ struct Forward: ParsableCommand {
     @Option(help: "Where to write the outputs (safetensors).")
     var output: String
     @Option(help: "cpu, cuda or cuda:N.")
-    var device = "cpu"
+    var device = Device.cpu
 
     func run() throws {
-        guard let device = Device(name: device) else { throw ValidationError("unknown device '\(self.device)'") }
         let model = try AnyModel.load(from: URL(fileURLWithPath: modelDir), device: device)
         let tensors = try SafeTensors.load(inputs)
         let outputs = try model.forward(tensors, device: device)

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Models
-import Torch
 import Training
 
 /// `dit prepare IMAGEFOLDER --config CONFIG`: decodes, tokenizes (and, with a VAE or frozen text encoder, encodes)
@@ -17,20 +15,12 @@ struct Prepare: ParsableCommand {
 
     func run() throws {
         let c = try TrainConfig.load(URL(fileURLWithPath: config))
-        var options = CachePreparer.Options(imageSize: c.data.imageSize, maxLength: c.textEncoder.maxLength)
-        options.resize = resize
-        options.device = c.run.device
-        if let vae = c.vae { options.vae = try AutoencoderKL.load(from: URL(fileURLWithPath: vae.path), device: c.run.device) }
-        if let path = c.textEncoder.path {
-            let dir = URL(fileURLWithPath: path)
-            options.tokenizer = dir.appendingPathComponent("tokenizer.json")
-            if c.textEncoder.type == .minilm { options.textEncoder = try BertModel.load(from: dir, device: c.run.device) }
-        }
-        let out = URL(fileURLWithPath: output ?? c.data.cache)
-        let manifest = try CachePreparer.prepare(imageFolder: URL(fileURLWithPath: imageFolder), output: out, options: options) { i, n in
+        let manifest = try CachePreparer.prepare(imageFolder: URL(fileURLWithPath: imageFolder), config: c,
+                                                 output: output.map { URL(fileURLWithPath: $0) }, resize: resize) { i, n in
             if i % 500 == 0 { print("  \(i)/\(n) images") }
         }
-        print("cached \(manifest.count) samples (\(manifest.kind) \(manifest.sampleShape)) in \(out.path); skipped \(manifest.skipped.count)")
+        print("cached \(manifest.count) samples (\(manifest.kind) \(manifest.sampleShape)) in \(output ?? c.data.cache); "
+            + "skipped \(manifest.skipped.count)")
         for s in manifest.skipped.prefix(10) { print("  skipped \(s)") }
         if manifest.skipped.count > 10 { print("  ... and \(manifest.skipped.count - 10) more (see manifest.json)") }
     }

@@ -20,8 +20,9 @@ struct Train: ParsableCommand {
         if let path = resume {
             from = URL(fileURLWithPath: path)
         } else if resumeLatest {
-            let folder = URL(fileURLWithPath: c.run.outputDir).appendingPathComponent(c.run.name).appendingPathComponent("checkpoints")
-            guard let latest = Checkpoint.latest(in: folder) else { throw ValidationError("no checkpoint to resume in \(folder.path)") }
+            guard let latest = Checkpoint.latest(in: c.run.checkpointsDirectory) else {
+                throw ValidationError("no checkpoint to resume in \(c.run.checkpointsDirectory.path)")
+            }
             from = latest
         }
         let trainer = try Trainer(config: c, resume: from)
