@@ -5,7 +5,8 @@ import Torch
 /// `AttnProcessor2_0`, i.e. scaled_dot_product_attention).
 public final class Attention: Module {
     public let toQ: Linear, toK: Linear, toV: Linear
-    public let toOut: ModuleList<Module>
+    @Child public var toOut: Linear  // diffusers' to_out.0 (to_out.1 is the dropout)
+    let dropout: Dropout
     public let heads: Int
 
     public init(queryDim: Int, crossAttentionDim: Int? = nil, heads: Int, dimHead: Int, dropout: Double = 0,
@@ -15,7 +16,8 @@ public final class Attention: Module {
         toQ = Linear(queryDim, inner, bias: bias)
         toK = Linear(crossAttentionDim ?? queryDim, inner, bias: bias)
         toV = Linear(crossAttentionDim ?? queryDim, inner, bias: bias)
-        toOut = ModuleList([Linear(inner, queryDim, bias: outBias), Dropout(dropout)])
+        _toOut = Child(wrappedValue: Linear(inner, queryDim, bias: outBias), "to_out.0")
+        self.dropout = Dropout(dropout)
     }
 
     /// `x` [B, N, C]; `context` [B, L, C']; `mask` an additive bias broadcastable to [B, heads, N, L]
@@ -33,9 +35,7 @@ public final class Attention: Module {
         if let m = bias, m.dtype.isFloatingPoint { bias = try m.to(q.dtype) }
         let y = try F.scaledDotProductAttention(q, k, v, mask: bias)
         let merged = try y.transposed(1, 2).reshaped(b, -1, y.size(1) * y.size(3))
-        var out = try (toOut[0] as! Linear)(merged)
-        if let dropout = toOut[1] as? Dropout { out = try dropout(out) }
-        return out
+        return try dropout(toOut(merged))
     }
 }
 
@@ -46,19 +46,21 @@ public final class FeedForward: Module {
         case gelu = "gelu", geluApproximate = "gelu-approximate", geglu = "geglu",
             gegluApproximate = "geglu-approximate"
     }
-    public let net: ModuleList<Module>
+    // diffusers' net.0, net.1 (dropout, no weights) and net.2.
+    @Child var activation: ActivationProjection
+    let dropout: Dropout
+    @Child var output: Linear
 
     public init(dim: Int, dimOut: Int? = nil, mult: Int = 4, innerDim: Int? = nil, dropout: Double = 0,
                 activation: Activation, bias: Bool = true) {
         let inner = innerDim ?? dim * mult
-        net = ModuleList([ActivationProjection(dim, inner, activation, bias: bias), Dropout(dropout),
-                          Linear(inner, dimOut ?? dim, bias: bias)])
+        _activation = Child(wrappedValue: ActivationProjection(dim, inner, activation, bias: bias), "net.0")
+        self.dropout = Dropout(dropout)
+        _output = Child(wrappedValue: Linear(inner, dimOut ?? dim, bias: bias), "net.2")
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var h = try (net[0] as! ActivationProjection)(x)
-        h = try (net[1] as! Dropout)(h)
-        return try (net[2] as! Linear)(h)
+        try output(dropout(activation(x)))
     }
 }
 

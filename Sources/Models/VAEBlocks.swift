@@ -49,7 +49,7 @@ public final class Upsample2D: Module {
 public final class SpatialSelfAttention: Module {
     public let groupNorm: GroupNorm
     public let toQ: Linear, toK: Linear, toV: Linear
-    public let toOut: ModuleList<Module>
+    @Child public var toOut: Linear  // diffusers' to_out.0 (to_out.1 is a dropout of 0)
     let heads: Int
 
     init(channels: Int, headDim: Int, groups: Int, eps: Double) {
@@ -58,7 +58,7 @@ public final class SpatialSelfAttention: Module {
         toQ = Linear(channels, channels)
         toK = Linear(channels, channels)
         toV = Linear(channels, channels)
-        toOut = ModuleList([Linear(channels, channels), Dropout(0)])
+        _toOut = Child(wrappedValue: Linear(channels, channels), "to_out.0")
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
@@ -66,7 +66,7 @@ public final class SpatialSelfAttention: Module {
         let tokens = try groupNorm(x).view([b, c, h * w]).transposed(1, 2)  // [B, HW, C]
         func split(_ t: Tensor) throws -> Tensor { try t.reshaped(b, -1, heads, c / heads).transposed(1, 2) }
         let y = try F.scaledDotProductAttention(try split(toQ(tokens)), try split(toK(tokens)), try split(toV(tokens)))
-        let out = try (toOut[0] as! Linear)(try y.transposed(1, 2).reshaped(b, -1, c))
+        let out = try toOut(try y.transposed(1, 2).reshaped(b, -1, c))
         return try out.transposed(-1, -2).reshaped(b, c, h, w) + x
     }
 }

@@ -142,7 +142,7 @@ public final class Trainer {
             try optimizer.step()
             optimizer.zeroGrad()
             state.step += 1
-            try ema?.update(models, step: state.step)
+            try ema?.update(step: state.step)
             state.loss = stepLoss
             lastLoss = stepLoss
             if !quiet { progress.update(step: state.step, loss: stepLoss, lr: lr) }

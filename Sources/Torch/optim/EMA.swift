@@ -4,11 +4,15 @@ public final class EMA {
     public let decay: Double
     /// Averaged copies, keyed like the module's parameters.
     public private(set) var shadow: [(String, Tensor)]
+    /// The module's parameters, found once: `Module.to` moves tensors in place, so they stay the ones to follow.
+    private let parameters: [Tensor]
 
     public init(_ module: Module, decay: Double = 0.9999) throws {
         guard (0...1).contains(decay) else { throw TorchError("EMA decay must be in [0, 1], got \(decay)") }
         self.decay = decay
-        shadow = try withNoGrad { try module.namedParameters().map { ($0.0, try $0.1.detach().clone()) } }
+        let named = module.namedParameters()
+        parameters = named.map(\.1)
+        shadow = try withNoGrad { try named.map { ($0.0, try $0.1.detach().clone()) } }
     }
 
     /// The decay used at optimizer step `step` (1 for the first update) with diffusers EMAModel's warm-up:
@@ -16,14 +20,10 @@ public final class EMA {
     public func decay(atStep step: Int) -> Double { min(decay, Double(step) / Double(step + 9)) }
 
     /// Moves the averages toward the module's current parameters; with `step`, the decay warms up as in diffusers.
-    public func update(_ module: Module, step: Int? = nil) throws {
+    public func update(step: Int? = nil) throws {
         let d = step.map { self.decay(atStep: max(1, $0)) } ?? decay
-        let params = module.namedParameters()
-        guard params.count == shadow.count else {
-            throw TorchError("EMA: module has \(params.count) parameters, the average \(shadow.count)")
-        }
         try withNoGrad {
-            for ((_, avg), (_, p)) in zip(shadow, params) { try avg.lerp_(p, 1 - d) }
+            for ((_, avg), p) in zip(shadow, parameters) { try avg.lerp_(p, 1 - d) }
         }
     }
 
