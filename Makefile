@@ -36,9 +36,10 @@ test: deps pyenv
 	$(SWIFT) build --build-tests $(LAYERS)
 	$(SWIFT) test --skip-build --no-parallel
 
-# Swift vs PyTorch on the same DiT training step, alternating in one run; the last line is the speedup.
-bench: release
-	"$$(cat .deps/python)" benchmarks/bench_dit_step.py --swift .build/release/dit-bench
+# Swift vs PyTorch (diffusers' DiTTransformer2DModel) on the same DiT training step, alternating in one run; the
+# last line is the speedup.
+bench: release pyenv
+	"$$(cat .deps/test-python)" benchmarks/bench_dit_step.py --swift .build/release/dit-bench
 
 # Regenerates Tests/Fixtures with the pinned Python packages (offline once installed).
 fixtures: deps pyenv

@@ -72,7 +72,7 @@ let package = Package(
             dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers", "Support",
                            "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "dit-bench", dependencies: ["Torch"], path: "benchmarks/DiTStepBench"),
+        .executableTarget(name: "dit-bench", dependencies: ["Models", "Torch"], path: "benchmarks/DiTStepBench"),
         // Fixture paths, tensor comparison, temporary directories and the reference Python, for both test targets.
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], path: "Tests/TorchTests"),

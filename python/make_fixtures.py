@@ -75,7 +75,9 @@ def layers():
              sdpa_scale_out=F.scaled_dot_product_attention(q, k, v, scale=0.3))
     x = r(4, 6) * 3
     t.update(act_x=x, gelu_out=F.gelu(x), gelu_tanh_out=F.gelu(x, approximate="tanh"), silu_out=F.silu(x),
-             softmax_out=F.softmax(x, dim=-1), log_softmax_out=F.log_softmax(x, dim=-1))
+             softmax_out=F.softmax(x, dim=-1), log_softmax_out=F.log_softmax(x, dim=-1),
+             # transformers' QuickGELUActivation (CLIP's hidden_act "quick_gelu"): x * sigmoid(1.702 * x).
+             quick_gelu_out=x * torch.sigmoid(1.702 * x))
     x = r(1, 2, 3, 5)
     t.update(interp_x=x, interp_nearest2=F.interpolate(x, scale_factor=2, mode="nearest"),
              interp_bilinear2=F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),

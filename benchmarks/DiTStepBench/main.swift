@@ -1,15 +1,18 @@
 import Foundation
+import Models
 import Torch
 
-// One DiT training step (32×32×3 pixels, patch 2, hidden 256, 6 blocks, 4 heads, batch 32, AdamW, float32).
-// `dit-bench --worker` answers each "step" line on stdin with "<seconds> <loss>", so that
-// benchmarks/bench_dit_step.py can alternate it with the PyTorch step in one run.
+// One training step of the library's class-conditional DiT (DiTTransformer2DModel: 32×32×3 pixels, patch 2, hidden
+// 256, 6 blocks, 4 heads, 10 classes, batch 32, AdamW, float32) on the weights in `--model DIR` (a diffusers
+// directory that benchmarks/bench_dit_step.py writes). `dit-bench --worker` answers each "step" line on stdin with
+// "<seconds> <loss>", so that the script can alternate it with diffusers' model in one run.
 
 let args = CommandLine.arguments
 let worker = args.contains("--worker")
 let seed = UInt64(args.firstIndex(of: "--seed").flatMap { Int(args[$0 + 1]) } ?? 0)
 let batch = args.firstIndex(of: "--batch").flatMap { Int(args[$0 + 1]) } ?? 32
 let deviceName = args.firstIndex(of: "--device").map { args[$0 + 1] } ?? "cpu"
+let modelDirectory = args.firstIndex(of: "--model").map { args[$0 + 1] }
 
 /// Unbuffered line to stdout (the driver waits for each answer).
 func emit(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -21,9 +24,10 @@ func fail(_ message: String) -> Never {
 
 do {
     guard let device = Device(name: deviceName) else { fail("unknown device '\(deviceName)'") }
+    guard let modelDirectory else { fail("--model DIR (a diffusers DiTTransformer2DModel directory) is required") }
+    // Eval mode keeps class labels (no random drop to the null class), so both sides compute the same step.
+    let model = try DiTTransformer2DModel.load(from: URL(fileURLWithPath: modelDirectory), device: device)
     manualSeed(seed)
-    let model = try DiT(size: 32, channels: 3, patch: 2, hidden: 256, depth: 6, heads: 4, classes: 10)
-    try model.to(device)
     let optimizer = try AdamW(model, lr: 1e-4, weightDecay: 0)
     // Linear β schedule of DDPM; the step draws data, timesteps, labels and noise in the Python script's order.
     let betas = try Tensor.linspace(1e-4, 0.02, steps: 1000, dtype: .float64)
@@ -37,7 +41,7 @@ do {
         let noise = try Tensor.randn([batch, 3, 32, 32], device: device)
         let ab = try alphasCumprod.indexSelect(dim: 0, index: t).reshaped(batch, 1, 1, 1)
         let xt = try ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        let loss = try F.mseLoss(try model(xt, t: t, y: y), noise)
+        let loss = try F.mseLoss(try model(xt, timestep: t, classLabels: y), noise)
         optimizer.zeroGrad()
         try loss.backward()
         try optimizer.step()
