@@ -47,7 +47,9 @@ struct ImageAndLogTests {
         let img = gradient(4, 3)
         let t = try img.tensor()
         #expect(t.shape == [3, 3, 4])
-        #expect(try t.min().item() >= -1 && t.max().item() <= 1)
+        // [C, H, W] in [−1, 1]: pixel (x 3, y 0) of the gradient is (255, 0, 77).
+        #expect(try t[0][0][3].item() == 1 && t[1][0][3].item() == -1)
+        #expect(Swift.abs(try t[2][0][3].item() - (77 / 127.5 - 1)) < 1e-6)
         #expect(try RGBImage(tensor: t) == img)
         #expect(throws: TorchError.self) { try RGBImage(tensor: try Tensor.zeros([4, 3, 3])) }
     }

@@ -54,7 +54,15 @@ struct VAETests {
             try expectClose(try vae.decode(posterior.mean), outputs["decoded"], "\(name) decoded")
             try expectClose(try posterior.sample(generator: Generator(seed: 3)), outputs["latent_sample_seed3"],
                             "\(name) sample")
+            // Latents for the DiT: (z − shift_factor) · scaling_factor with the numbers of config.json.
             let z = posterior.mean
+            let config = try jsonObject(dir.appendingPathComponent("model/config.json"))
+            guard case .number(let scale)? = config["scaling_factor"], let factor = Double(scale) else {
+                throw TestFailure("\(name): no scaling_factor")
+            }
+            var shift = 0.0
+            if case .number(let text)? = config["shift_factor"] { shift = Double(text) ?? .nan }
+            #expect(try maxAbsDiff(vae.scaled(z), (z - shift) * factor) < 1e-6)
             #expect(try maxAbsDiff(vae.unscaled(vae.scaled(z)), z) < 1e-6)
         }
     }

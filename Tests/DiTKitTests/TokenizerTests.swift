@@ -242,7 +242,11 @@ struct TokenizerTests {
         let clipStyle = try Tokenizer(contentsOf: tokenizerFixtures.appendingPathComponent("bpe_clip.json"))
         #expect(clipStyle.decode(try clipStyle.encode(text).ids) == text + " ")
         #expect(wordPiece.decode(try wordPiece.encode(text).ids, skipSpecialTokens: false) == "[CLS] \(text) [SEP]")
-        #expect(wordPiece.token(for: wordPiece.id(for: "fox")!) == "fox")
+        // The id the file's vocabulary gives "fox", and back.
+        let vocab = try jsonObject(tokenizerFixtures.appendingPathComponent("wordpiece.json"))
+        guard case .object(let model)? = vocab["model"], case .object(let words)? = model["vocab"],
+              case .integer(let fox)? = words["fox"] else { throw TestFailure("wordpiece.json has no vocab entry fox") }
+        #expect(wordPiece.id(for: "fox") == fox && wordPiece.token(for: fox) == "fox")
     }
 
     // MARK: Errors
