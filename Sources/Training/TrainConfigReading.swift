@@ -335,12 +335,15 @@ extension TrainConfig.MixedPrecision {
 }
 
 extension Node {
-    /// Floats in Swift's shortest form ("0.9999", "1e-08", "4.0") instead of Yams' scientific "9.999e-1".
+    /// Floats in Swift's shortest form ("0.9999", "4.0") instead of Yams' scientific "9.999e-1", with a point
+    /// before any exponent ("1.0e-08"): YAML 1.1 readers such as PyYAML take "1e-08" for a string.
     fileprivate var withReadableNumbers: Node {
         switch self {
         case .scalar(let s) where tagName == .float:
             guard let x = float else { return self }
-            return Node("\(x)", tag, s.style)
+            var text = "\(x)"
+            if !text.contains("."), let e = text.firstIndex(of: "e") { text.insert(contentsOf: ".0", at: e) }
+            return Node(text, tag, s.style)
         case .mapping(let m): return .mapping(Node.Mapping(m.map { ($0.key, $0.value.withReadableNumbers) }, m.tag, m.style))
         case .sequence(let q): return .sequence(Node.Sequence(q.map(\.withReadableNumbers), q.tag, q.style))
         default: return self
