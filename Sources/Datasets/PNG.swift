@@ -1,5 +1,6 @@
 import CPNG
 import Foundation
+import Support
 import Torch
 
 /// An 8-bit RGB image, row-major, 3 bytes a pixel.
@@ -56,11 +57,7 @@ public struct RGBImage: Equatable, Sendable {
 }
 
 /// A PNG that could not be read or written, naming the file.
-public struct ImageError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let message: String
-    public var description: String { "\(path): \(message)" }
-}
+public typealias ImageError = FileError
 
 /// PNG through Debian's libpng (its simplified API; any PNG colour type and bit depth is converted to 8-bit RGB).
 public enum PNG {
@@ -68,24 +65,24 @@ public enum PNG {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         let ok = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, data.count) }
-        guard ok != 0 else { throw ImageError(path: source, message: "not a readable PNG (\(message(image)))") }
+        guard ok != 0 else { throw ImageError(path: source, "not a readable PNG (\(message(image)))") }
         defer { png_image_free(&image) }
         image.format = UInt32(PNG_FORMAT_RGB)
         let width = Int(image.width), height = Int(image.height)
         guard width > 0, height > 0, width * height <= 1 << 28 else {
-            throw ImageError(path: source, message: "unsupported size \(width)×\(height)")
+            throw ImageError(path: source, "unsupported size \(width)×\(height)")
         }
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         let done = pixels.withUnsafeMutableBytes {
             png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil)
         }
-        guard done != 0 else { throw ImageError(path: source, message: "corrupt PNG data (\(message(image)))") }
+        guard done != 0 else { throw ImageError(path: source, "corrupt PNG data (\(message(image)))") }
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 
     public static func read(_ url: URL) throws -> RGBImage {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ImageError(path: url.path, message: "cannot read the file")
+            throw ImageError(path: url.path, "cannot read the file")
         }
         return try decode([UInt8](data), source: url.path)
     }
@@ -101,7 +98,7 @@ public enum PNG {
         let measured = img.pixels.withUnsafeBytes {
             png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, Int32(img.width * 3), nil)
         }
-        guard measured != 0, size > 0 else { throw ImageError(path: "<memory>", message: "PNG encoding failed (\(message(image)))") }
+        guard measured != 0, size > 0 else { throw ImageError(path: "<memory>", "PNG encoding failed (\(message(image)))") }
         var out = [UInt8](repeating: 0, count: size)
         let written = out.withUnsafeMutableBytes { dst in
             img.pixels.withUnsafeBytes {
@@ -109,22 +106,12 @@ public enum PNG {
             }
         }
         png_image_free(&image)
-        guard written != 0 else { throw ImageError(path: "<memory>", message: "PNG encoding failed (\(message(image)))") }
+        guard written != 0 else { throw ImageError(path: "<memory>", "PNG encoding failed (\(message(image)))") }
         return Array(out.prefix(size))
     }
 
-    /// Writes through a temporary file and a rename, so a reader never sees half a PNG.
-    public static func write(_ img: RGBImage, to url: URL) throws {
-        let data = Data(try encode(img))
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try data.write(to: temp)
-            guard rename(temp.path, url.path) == 0 else { throw ImageError(path: url.path, message: "cannot rename into place") }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw error is ImageError ? error : ImageError(path: url.path, message: "cannot write: \(error)")
-        }
-    }
+    /// Written whole or not at all, so a reader never sees half a PNG.
+    public static func write(_ img: RGBImage, to url: URL) throws { try AtomicFile.write(Data(try encode(img)), to: url) }
 
     private static func message(_ image: png_image) -> String {
         var m = image.message

@@ -14,12 +14,7 @@ public enum AnyModel {
     /// Picks the class from config.json: diffusers' `_class_name`, else transformers' `model_type`/`architectures`.
     public static func load(from directory: URL, device: Device = .cpu) throws -> AnyModel {
         let configURL = directory.appendingPathComponent("config.json")
-        let kind: ModelKind
-        do {
-            kind = try JSONDecoder().decode(ModelKind.self, from: Data(contentsOf: configURL))
-        } catch {
-            throw ConfigError(file: configURL.path, "cannot read the model's class: \(error)")
-        }
+        let kind = try ConfigClass.load(configURL)
         let (className, modelType, architectures) = (kind.className, kind.modelType, kind.architectures ?? [])
         switch (className, modelType) {
         case (PixArtTransformer2DConfig.className?, _):
@@ -97,13 +92,5 @@ public enum AnyModel {
                 return ["last_hidden_state": o.lastHiddenState, "pooler_output": o.poolerOutput]
             }
         }
-    }
-}
-
-/// The keys of a config.json that name the model class.
-private struct ModelKind: Decodable {
-    let className: String?, modelType: String?, architectures: [String]?
-    enum CodingKeys: String, CodingKey {
-        case className = "_class_name", modelType = "model_type", architectures
     }
 }

@@ -148,13 +148,8 @@ public final class BertModel: Module, CaptionEncoder {
     public func callAsFunction(_ inputIds: Tensor, attentionMask: Tensor? = nil, tokenTypeIds: Tensor? = nil) throws
         -> TextEncoderOutput
     {
-        guard inputIds.rank == 2 else { throw TorchError("input_ids must be [batch, length], got \(inputIds.shape)") }
-        let (b, n) = (inputIds.size(0), inputIds.size(1))
-        guard n <= config.maxPositionEmbeddings else {
-            throw TorchError("sequence length \(n) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
-        }
-        let ids = try inputIds.to(.int64)
-        let positions = try Tensor.arange(0, Double(n), device: ids.device).unsqueezed(0)
+        let (ids, positions) = try tokenPositions(inputIds, maxPositionEmbeddings: config.maxPositionEmbeddings)
+        let (b, n) = (ids.size(0), ids.size(1))
         let types = try tokenTypeIds?.to(.int64) ?? Tensor.zeros([b, n], dtype: .int64, device: ids.device)
         var h = try embeddings.wordEmbeddings(ids) + embeddings.tokenTypeEmbeddings(types)
             + embeddings.positionEmbeddings(positions)

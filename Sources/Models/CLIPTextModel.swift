@@ -176,13 +176,8 @@ final class CLIPTextTransformer: Module {
     }
 
     func callAsFunction(_ inputIds: Tensor, attentionMask: Tensor?) throws -> TextEncoderOutput {
-        guard inputIds.rank == 2 else { throw TorchError("input_ids must be [batch, length], got \(inputIds.shape)") }
-        let (b, n) = (inputIds.size(0), inputIds.size(1))
-        guard n <= config.maxPositionEmbeddings else {
-            throw TorchError("sequence length \(n) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
-        }
-        let ids = try inputIds.to(.int64)
-        let positions = try Tensor.arange(0, Double(n), device: ids.device).unsqueezed(0)
+        let (ids, positions) = try tokenPositions(inputIds, maxPositionEmbeddings: config.maxPositionEmbeddings)
+        let (b, n) = (ids.size(0), ids.size(1))
         var h = try embeddings.tokenEmbedding(ids) + embeddings.positionEmbedding(positions)
         // Causal, and no attention to padding (true = may attend).
         var keep = try Tensor.ones([n, n], dtype: .bool, device: ids.device).tril().unsqueezed(0).unsqueezed(0)

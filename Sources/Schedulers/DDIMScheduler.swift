@@ -4,9 +4,10 @@ import Torch
 
 /// Denoising diffusion implicit models (Song et al., 2021), numerically diffusers' `DDIMScheduler`:
 /// deterministic with eta = 0, DDPM-like noise with eta = 1.
-public final class DDIMScheduler: NoiseScheduler {
+public final class DDIMScheduler: DDPMFamilyScheduler {
     public static let className = "DDIMScheduler"
     public let config: DDPMFamilyConfig
+    public var configJSON: JSONValue { config.json }
     public let setAlphaToOne: Bool
     public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
     let finalAlphaCumprod: Tensor
@@ -14,9 +15,6 @@ public final class DDIMScheduler: NoiseScheduler {
     public private(set) var numInferenceSteps: Int?
     /// Weight of the stochastic part of each step (0: deterministic DDIM).
     public var eta = 0.0
-    public var initNoiseSigma: Double { 1 }
-    public var numTrainTimesteps: Int { config.numTrainTimesteps }
-    public var predictionType: PredictionType { config.predictionType }
 
     public convenience init() throws { try self.init(DDPMFamilyConfig(className: Self.className)) }
 
@@ -30,8 +28,6 @@ public final class DDIMScheduler: NoiseScheduler {
         finalAlphaCumprod = setAlphaToOne ? try Tensor(scalar: 1) : try alphasCumprod[0]
         timesteps = try Tensor.arange(0, Double(config.numTrainTimesteps)).flipped([0])
     }
-
-    public var configJSON: JSONValue { config.json }
 
     public func setTimesteps(_ n: Int) throws {
         timesteps = try Tensor(try config.timesteps(n, trainSteps: numTrainTimesteps))
@@ -66,21 +62,5 @@ public final class DDIMScheduler: NoiseScheduler {
             prev = try prev + stdDev * noise
         }
         return SchedulerStepOutput(prevSample: prev, predOriginalSample: x0)
-    }
-
-    public func addNoise(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        let (a, b) = try alphaNoised(alphasCumprod, sample, noise, timesteps)
-        return try a * sample + b * noise
-    }
-
-    public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        switch predictionType {
-        case .epsilon: return noise
-        case .sample: return sample
-        case .vPrediction:
-            let (a, b) = try alphaNoised(alphasCumprod, sample, noise, timesteps)
-            return try a * noise - b * sample
-        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
-        }
     }
 }

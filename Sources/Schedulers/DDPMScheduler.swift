@@ -52,18 +52,47 @@ extension DDPMFamilyConfig {
     }
 }
 
-/// Shared training-time forward process of the ᾱ-parameterised schedulers.
-func alphaNoised(_ alphasCumprod: Tensor, _ sample: Tensor, _ noise: Tensor, _ timesteps: Tensor) throws
-    -> (sqrtAlpha: Tensor, sqrtOneMinusAlpha: Tensor)
-{
-    let ac = try alphasCumprod.to(sample.device, sample.dtype)
-    let picked = try ac.indexSelect(dim: 0, index: timesteps.to(sample.device, .int64).flattened())
-    return (try broadcastPerSample(picked.pow(0.5), like: sample),
-            try broadcastPerSample((1 - picked).pow(0.5), like: sample))
+/// DDPM and DDIM: the ᾱ-parameterised forward process they share (noising, training targets) and their config.
+public protocol DDPMFamilyScheduler: NoiseScheduler {
+    var config: DDPMFamilyConfig { get }
+    var alphasCumprod: Tensor { get }
+}
+
+extension DDPMFamilyScheduler {
+    public var initNoiseSigma: Double { 1 }
+    public var numTrainTimesteps: Int { config.numTrainTimesteps }
+    public var predictionType: PredictionType { config.predictionType }
+    /// √ᾱ_t and √(1 − ᾱ_t) for each sample's timestep, broadcast over the sample's other dimensions.
+    func alphaNoised(_ sample: Tensor, _ timesteps: Tensor) throws -> (sqrtAlpha: Tensor, sqrtOneMinusAlpha: Tensor) {
+        let ac = try alphasCumprod.to(sample.device, sample.dtype)
+        let picked = try ac.indexSelect(dim: 0, index: timesteps.to(sample.device, .int64).flattened())
+        return (try broadcastPerSample(picked.pow(0.5), like: sample),
+                try broadcastPerSample((1 - picked).pow(0.5), like: sample))
+    }
+
+    public func addNoise(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        let (a, b) = try alphaNoised(sample, timesteps)
+        return try a * sample + b * noise
+    }
+
+    /// v = √ᾱ·ε − √(1−ᾱ)·x₀ (Salimans & Ho).
+    public func velocity(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        let (a, b) = try alphaNoised(sample, timesteps)
+        return try a * noise - b * sample
+    }
+
+    public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        switch predictionType {
+        case .epsilon: return noise
+        case .sample: return sample
+        case .vPrediction: return try velocity(sample: sample, noise: noise, timesteps: timesteps)
+        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
+        }
+    }
 }
 
 /// Denoising diffusion probabilistic models (Ho et al., 2020), numerically diffusers' `DDPMScheduler`.
-public final class DDPMScheduler: NoiseScheduler {
+public final class DDPMScheduler: DDPMFamilyScheduler {
     public static let className = "DDPMScheduler"
     public let config: DDPMFamilyConfig
     public let varianceType: String
@@ -71,9 +100,7 @@ public final class DDPMScheduler: NoiseScheduler {
     public private(set) var timesteps: Tensor
     public private(set) var numInferenceSteps: Int?
     let one: Tensor
-    public var initNoiseSigma: Double { 1 }
-    public var numTrainTimesteps: Int { config.numTrainTimesteps }
-    public var predictionType: PredictionType { config.predictionType }
+    public var configJSON: JSONValue { config.json }
 
     public convenience init() throws { try self.init(DDPMFamilyConfig()) }
 
@@ -87,8 +114,6 @@ public final class DDPMScheduler: NoiseScheduler {
         one = try Tensor(scalar: 1)
         timesteps = try Tensor.arange(0, Double(config.numTrainTimesteps)).flipped([0])
     }
-
-    public var configJSON: JSONValue { config.json }
 
     public func setTimesteps(_ n: Int) throws {
         timesteps = try Tensor(try config.timesteps(n, trainSteps: numTrainTimesteps))
@@ -153,26 +178,6 @@ public final class DDPMScheduler: NoiseScheduler {
             }
         }
         return SchedulerStepOutput(prevSample: prev, predOriginalSample: x0)
-    }
-
-    public func addNoise(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        let (a, b) = try alphaNoised(alphasCumprod, sample, noise, timesteps)
-        return try a * sample + b * noise
-    }
-
-    /// v = √ᾱ·ε − √(1−ᾱ)·x₀ (Salimans & Ho).
-    public func velocity(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        let (a, b) = try alphaNoised(alphasCumprod, sample, noise, timesteps)
-        return try a * noise - b * sample
-    }
-
-    public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        switch predictionType {
-        case .epsilon: return noise
-        case .sample: return sample
-        case .vPrediction: return try velocity(sample: sample, noise: noise, timesteps: timesteps)
-        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
-        }
     }
 }
 

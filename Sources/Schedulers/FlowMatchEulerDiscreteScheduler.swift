@@ -8,16 +8,7 @@ import Torch
 public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     public static let className = "FlowMatchEulerDiscreteScheduler"
     public let config: FlowMatchEulerDiscreteSchedulerConfig
-    public let numTrainTimesteps: Int
-    public let shift: Double
-    public let useDynamicShifting: Bool
-    public let baseShift: Double?, maxShift: Double?
-    public let baseImageSeqLen: Int, maxImageSeqLen: Int
-    public let invertSigmas: Bool
-    public let shiftTerminal: Double?
-    public let useKarrasSigmas: Bool, useExponentialSigmas: Bool
-    public let timeShiftType: String
-    public let stochasticSampling: Bool
+    public var numTrainTimesteps: Int { config.numTrainTimesteps }
 
     public private(set) var timesteps: Tensor
     /// σ for each timestep, plus a final 0 (or 1 when inverted).
@@ -32,24 +23,12 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     public init(_ config: FlowMatchEulerDiscreteSchedulerConfig) throws {
         try config.validate(file: Self.className)
         self.config = config
-        numTrainTimesteps = config.numTrainTimesteps
-        shift = config.shift
-        useDynamicShifting = config.useDynamicShifting
-        baseShift = config.baseShift
-        maxShift = config.maxShift
-        baseImageSeqLen = config.baseImageSeqLen
-        maxImageSeqLen = config.maxImageSeqLen
-        invertSigmas = config.invertSigmas
-        shiftTerminal = config.shiftTerminal
-        useKarrasSigmas = config.useKarrasSigmas
-        useExponentialSigmas = config.useExponentialSigmas
-        timeShiftType = config.timeShiftType
-        stochasticSampling = config.stochasticSampling
+        let (numTrainTimesteps, shift) = (config.numTrainTimesteps, config.shift)
 
         // σ = t/N for t = N…1, shifted, in float32 as diffusers computes it.
         let n = Double(numTrainTimesteps)
         var s = try Tensor.linspace(1, n, steps: numTrainTimesteps, dtype: .float32).flipped([0]) / n
-        if !useDynamicShifting { s = try shift * s / (1 + (shift - 1) * s) }
+        if !config.useDynamicShifting { s = try shift * s / (1 + (shift - 1) * s) }
         sigmas = s
         timesteps = try s * n
         sigmaMin = try s[numTrainTimesteps - 1].item()
@@ -63,35 +42,35 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     /// `mu` is the resolution-dependent shift, required when use_dynamic_shifting is on.
     public func setTimesteps(_ n: Int, mu: Double?) throws {
         guard n > 0 else { throw TorchError("num_inference_steps must be positive, got \(n)") }
-        if useDynamicShifting && mu == nil { throw TorchError("use_dynamic_shifting needs `mu`") }
+        if config.useDynamicShifting && mu == nil { throw TorchError("use_dynamic_shifting needs `mu`") }
         // numpy float64 arithmetic, as diffusers does before converting to float32.
         let N = Double(numTrainTimesteps)
         let start = sigmaMax * N, stop = sigmaMin * N
         let step = n > 1 ? (stop - start) / Double(n - 1) : 0
         var s = (0..<n).map { i in (i == n - 1 && n > 1 ? stop : Double(i) * step + start) / N }
-        if useDynamicShifting {
+        if config.useDynamicShifting {
             s = s.map { timeShift(mu!, 1.0, $0) }
         } else {
-            s = s.map { shift * $0 / (1 + (shift - 1) * $0) }
+            s = s.map { config.shift * $0 / (1 + (config.shift - 1) * $0) }
         }
-        if let terminal = shiftTerminal, terminal != 0 {
+        if let terminal = config.shiftTerminal, terminal != 0 {
             let scale = (1 - s[s.count - 1]) / (1 - terminal)
             s = s.map { 1 - (1 - $0) / scale }
         }
-        if useKarrasSigmas {
+        if config.useKarrasSigmas {
             let rho = 7.0, lo = Foundation.pow(s.last!, 1 / rho), hi = Foundation.pow(s.first!, 1 / rho)
             s = (0..<n).map { i in
                 let ramp = n > 1 ? (i == n - 1 ? 1.0 : Double(i) * (1.0 / Double(n - 1))) : 0
                 return Foundation.pow(hi + ramp * (lo - hi), rho)
             }
-        } else if useExponentialSigmas {
+        } else if config.useExponentialSigmas {
             let a = Foundation.log(s.first!), b = Foundation.log(s.last!)
             let step = n > 1 ? (b - a) / Double(n - 1) : 0
             s = (0..<n).map { i in Foundation.exp(i == n - 1 && n > 1 ? b : Double(i) * step + a) }
         }
         var sig = try Tensor(s.map { Float($0) })
         var ts = try sig * N
-        if invertSigmas {
+        if config.invertSigmas {
             sig = try 1.0 - sig
             ts = try sig * N
             sig = try Tensor.cat([sig, try Tensor.ones([1])])
@@ -104,7 +83,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     }
 
     func timeShift(_ mu: Double, _ sigma: Double, _ t: Double) -> Double {
-        if timeShiftType == "linear" { return mu / (mu + Foundation.pow(1 / t - 1, sigma)) }
+        if config.timeShiftType == "linear" { return mu / (mu + Foundation.pow(1 / t - 1, sigma)) }
         return Foundation.exp(mu) / (Foundation.exp(mu) + Foundation.pow(1 / t - 1, sigma))
     }
 
@@ -125,7 +104,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
         let x = try sample.to(.float32)
         let sigma = try sigmas[i], sigmaNext = try sigmas[i + 1]
         var prev: Tensor
-        if stochasticSampling {
+        if config.stochasticSampling {
             let x0 = try x - sigma * modelOutput
             let noise = try Tensor.randn(x.shape, dtype: x.dtype, device: x.device, generator: generator)
             prev = try (1.0 - sigmaNext) * x0 + sigmaNext * noise
@@ -156,7 +135,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     }
 }
 
-/// scheduler_config.json of diffusers' `FlowMatchEulerDiscreteScheduler`.
+/// scheduler_json of diffusers' `FlowMatchEulerDiscreteScheduler`.
 public struct FlowMatchEulerDiscreteSchedulerConfig: HFConfig, Equatable, Sendable {
     public var className = FlowMatchEulerDiscreteScheduler.className
     public var diffusersVersion = "0.42.1"

@@ -52,12 +52,7 @@ public func loadScheduler(from url: URL) throws -> any NoiseScheduler {
     if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
         file = url.appendingPathComponent("scheduler_config.json")
     }
-    let name: String?
-    do {
-        name = try JSONDecoder().decode(SchedulerClass.self, from: Data(contentsOf: file)).className
-    } catch {
-        throw ConfigError(file: file.path, "not a scheduler config: \(error)")
-    }
+    let name = try ConfigClass.load(file).className
     switch name {
     case DDPMScheduler.className?, DDIMScheduler.className?:
         let config = try DDPMFamilyConfig.load(file)
@@ -70,12 +65,6 @@ public func loadScheduler(from url: URL) throws -> any NoiseScheduler {
         throw ConfigError(file: file.path, key: "_class_name", "'\(name)' is not supported (expected "
             + "DDPMScheduler, DDIMScheduler or FlowMatchEulerDiscreteScheduler)")
     }
-}
-
-/// The key of scheduler_config.json that names the scheduler class.
-private struct SchedulerClass: Decodable {
-    let className: String?
-    enum CodingKeys: String, CodingKey { case className = "_class_name" }
 }
 
 /// Broadcasts per-sample values [B] over the remaining dimensions of a [B, ...] tensor.

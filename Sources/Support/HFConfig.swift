@@ -92,25 +92,9 @@ extension HFConfig {
 extension ConfigError {
     /// A Codable failure as "key: expected an integer, found the string "2"", the value looked up in `file`.
     init(decoding error: DecodingError, in file: JSONObject, path: String) {
-        func describe(_ type: Any.Type) -> String {
-            switch type {
-            case is Int.Type, is Int?.Type: "an integer"
-            case is Double.Type, is Double?.Type: "a number"
-            case is Bool.Type, is Bool?.Type: "true or false"
-            case is String.Type, is String?.Type: "a string"
-            default: "a value of type \(type)"
-            }
-        }
-        let (codingPath, problem): ([any CodingKey], String) = switch error {
-        case let .typeMismatch(type, context): (context.codingPath, "expected " + describe(type))
-        case let .valueNotFound(type, context): (context.codingPath, "expected " + describe(type))
-        case let .keyNotFound(key, context): (context.codingPath + [key], "missing")
-        case let .dataCorrupted(context): (context.codingPath, context.debugDescription)
-        @unknown default: ([], "\(error)")
-        }
         var found: JSONValue? = .object(file)
         var key = ""
-        for part in codingPath {
+        for part in error.codingPath {
             if let index = part.intValue {
                 key += "[\(index)]"
                 if case .array(let items)? = found, items.indices.contains(index) { found = items[index] } else { found = nil }
@@ -120,7 +104,36 @@ extension ConfigError {
             }
         }
         self.init(file: path, key: key.isEmpty ? nil : key,
-                  problem + (found.map { ", found \($0.summary)" } ?? ""))
+                  error.problem + (found.map { ", found \($0.summary)" } ?? ""))
+    }
+}
+
+extension DecodingError {
+    /// The path of the value that failed to decode.
+    public var codingPath: [any CodingKey] {
+        switch self {
+        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): c.codingPath
+        case let .keyNotFound(key, c): c.codingPath + [key]
+        @unknown default: []
+        }
+    }
+
+    /// What was wrong, in a config message's words: "expected an integer", "missing", or the decoder's own.
+    public var problem: String {
+        switch self {
+        case let .typeMismatch(type, _), let .valueNotFound(type, _):
+            switch type {
+            case is Int.Type, is Int?.Type: "expected an integer"
+            case is Double.Type, is Double?.Type: "expected a number"
+            case is Bool.Type, is Bool?.Type: "expected true or false"
+            case is String.Type, is String?.Type: "expected a string"
+            case is any Collection.Type: "expected a list"
+            default: "expected a value of type \(type)"
+            }
+        case .keyNotFound: "missing"
+        case let .dataCorrupted(context): context.debugDescription
+        @unknown default: "\(self)"
+        }
     }
 }
 
@@ -145,6 +158,23 @@ public struct ConfigChecks {
     public func sizes(_ values: [(String, Int)], in range: ClosedRange<Int>) throws {
         for (key, v) in values {
             try require(range.contains(v), key, "must be in \(range.lowerBound)...\(range.upperBound), got \(v)")
+        }
+    }
+}
+
+/// The keys of a config file that name what it configures: diffusers' `_class_name`, transformers' `model_type`
+/// and `architectures`.
+public struct ConfigClass: Decodable {
+    public let className: String?, modelType: String?, architectures: [String]?
+    enum CodingKeys: String, CodingKey {
+        case className = "_class_name", modelType = "model_type", architectures
+    }
+
+    public static func load(_ url: URL) throws -> ConfigClass {
+        do {
+            return try JSONDecoder().decode(ConfigClass.self, from: Data(contentsOf: url))
+        } catch {
+            throw ConfigError(file: url.path, "cannot read the class it configures: \(error)")
         }
     }
 }

@@ -151,25 +151,16 @@ final class ConfigProblems {
         return S()
     }
 
-    /// "expected an integer, found the string "eight"", "'x0' is not one of: ...".
+    /// "expected an integer, found the string "eight"", "'x0' is not one of: ...", "element 1: ...".
     private func describe(_ error: DecodingError, found value: Node) -> String {
-        var element = ""
-        if let index = error.codingPath.dropFirst().first?.intValue { element = "element \(index): " }
-        switch error {
-        case let .typeMismatch(type, _), let .valueNotFound(type, _):
-            let expected = switch type {
-            case is Int.Type: value.tagName == .int ? "an integer in range" : "an integer"
-            case is Double.Type: "a number"
-            case is Bool.Type: "true or false"
-            case is String.Type: "a string"
-            default: "a list"
-            }
-            let item = element.isEmpty ? value : value.sequence?[error.codingPath[1].intValue!] ?? value
-            return element + (expected == "an integer in range" ? "\(item.summary) is out of range"
-                : "expected \(expected), found \(item.summary)")
-        case let .dataCorrupted(context): return element + context.debugDescription
-        default: return "\(error)"
+        let index = error.codingPath.dropFirst().first?.intValue
+        let item = index.flatMap { value.sequence?[$0] } ?? value
+        if case .typeMismatch(let type, _) = error, type is Int.Type, item.tagName == .int {
+            return "\(item.summary) is out of range"
         }
+        var message = error.problem
+        if case .dataCorrupted = error {} else { message += ", found \(item.summary)" }
+        return (index.map { "element \($0): " } ?? "") + message
     }
 
     /// One error for all problems, in file order, or nil.
@@ -268,15 +259,4 @@ private func editDistance(_ a: String, _ b: String) -> Int {
         }
     }
     return row[b.count]
-}
-
-extension DecodingError {
-    /// The path of the value that failed to decode.
-    var codingPath: [any CodingKey] {
-        switch self {
-        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): c.codingPath
-        case let .keyNotFound(key, c): c.codingPath + [key]
-        @unknown default: []
-        }
-    }
 }

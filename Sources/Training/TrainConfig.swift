@@ -184,13 +184,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     public enum Objective: String, ConfigChoice {
         case epsilon, vPrediction = "v_prediction", flow
-        public var predictionType: PredictionType {
-            switch self {
-            case .epsilon: .epsilon
-            case .vPrediction: .vPrediction
-            case .flow: .flow
-            }
-        }
+        public var predictionType: PredictionType { PredictionType(rawValue: rawValue)! }  // the same names
         public var defaultSampler: Sampler { self == .flow ? .euler : .ddim }
         /// Samplers that solve this objective's process: the DDPM/DDIM family or the flow ODE.
         public var samplers: [Sampler] { self == .flow ? [.euler] : [.ddim, .ddpm] }

@@ -277,15 +277,6 @@ extension JSONValue {
         }
         return try JSONReader.parse(bytes)
     }
-
-    /// The value as a Double, for integers and other numbers.
-    public var doubleValue: Double? {
-        switch self {
-        case .integer(let i): Double(i)
-        case .number(let text): Double(text)
-        default: nil
-        }
-    }
 }
 
 extension JSONValue {
@@ -324,13 +315,6 @@ extension JSONValue {
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         }
-    }
-
-    /// A Double as JSON: integral values keep a ".0" so they read back as floats (as Python writes them).
-    public static func double(_ d: Double) -> JSONValue {
-        guard d.isFinite else { return .null }
-        if d == d.rounded() && Swift.abs(d) < 1e16 { return .number(String(format: "%.1f", d)) }
-        return .number("\(d)")
     }
 
     /// A JSON string literal with quotes, backslashes and control characters escaped.

@@ -36,19 +36,9 @@ struct SafeTensorsHeader {
     /// Parses `bytes` and checks every entry against the data buffer of `bufferLength` bytes that follows it.
     /// `fail` builds the error (it knows the path).
     init(bytes: [UInt8], bufferLength: Int, fail: (String) -> SafeTensorsError) throws(SafeTensorsError) {
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        var consumed = 0
-        decode: while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let s): consumed += UTF8.width(s)
-            case .emptyInput: break decode
-            case .error: throw fail("header is not valid UTF-8 (near byte \(consumed) of the header)")
-            }
-        }
         let root: JSONValue
         do {
-            root = try JSONReader.parse(bytes)
+            root = try JSONValue.parse(bytes)  // UTF-8 checked first
         } catch {
             throw fail("header is not valid JSON: \(error.message) at byte \(error.offset) of the header")
         }

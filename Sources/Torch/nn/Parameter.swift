@@ -29,7 +29,6 @@ extension Tensor {
 protocol TensorSlotBox: AnyObject {
     var tensor: Tensor? { get }
     var key: String? { get }
-    func assign(_ t: Tensor) throws
 }
 
 /// A trainable tensor of a `Module`. The stored tensor is a leaf with `requiresGrad` on, like torch.nn.Parameter.
@@ -51,7 +50,6 @@ public final class Parameter<Value: TensorSlot>: TensorSlotBox {
     }
 
     var tensor: Tensor? { value.slotTensor }
-    func assign(_ t: Tensor) throws { value = Value(slotTensor: Parameter.leaf(t)) }
 
     private static func leaf(_ t: Tensor?) -> Tensor? {
         guard let t else { return nil }
@@ -83,7 +81,6 @@ public final class Buffer<Value: TensorSlot>: TensorSlotBox {
     }
 
     var tensor: Tensor? { value.slotTensor }
-    func assign(_ t: Tensor) throws { value = Value(slotTensor: t) }
 }
 
 /// A child module whose state-dict key differs from the property name (diffusers' `linear_1`, say).
