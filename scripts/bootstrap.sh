@@ -40,9 +40,10 @@ record() {
 
 need_debian g++ g++
 need_debian python3 python3
-# need_header HEADER PACKAGE: C libraries DiTKit links (PNG images, zlib).
+# need_header HEADER PACKAGE: C libraries DiTKit links (PNG and JPEG images, zlib).
 need_header() { [ -f "/usr/include/$1" ] || apt_install "$2"; }
 need_header png.h libpng-dev
+need_header jpeglib.h libjpeg62-turbo-dev
 need_header zlib.h zlib1g-dev
 
 # Fast path: what was recorded is still there (make runs this script on every build).

@@ -611,6 +611,9 @@ ct_tensor ct_interpolate(ct_tensor x, int64_t out_h, int64_t out_w, int32_t mode
     if (x->t.dim() != 4) throw std::invalid_argument("interpolate expects a 4-D [N, C, H, W] tensor");
     if (mode == CT_NEAREST) return wrap(at::upsample_nearest2d(x->t, size, sh, sw));
     if (mode == CT_BILINEAR) return wrap(at::upsample_bilinear2d(x->t, size, align_corners, sh, sw));
+    if (mode == CT_BICUBIC) return wrap(at::upsample_bicubic2d(x->t, size, align_corners, sh, sw));
+    if (mode == CT_BILINEAR_AA) return wrap(at::_upsample_bilinear2d_aa(x->t, size, align_corners, sh, sw));
+    if (mode == CT_BICUBIC_AA) return wrap(at::_upsample_bicubic2d_aa(x->t, size, align_corners, sh, sw));
     throw std::invalid_argument("unknown interpolation mode " + std::to_string(mode));
   });
 }

@@ -180,7 +180,8 @@ ct_tensor ct_conv2d(ct_tensor x, ct_tensor w, ct_tensor b, const int64_t *stride
                     const int64_t *dilation, int64_t groups);
 ct_tensor ct_conv_transpose2d(ct_tensor x, ct_tensor w, ct_tensor b, const int64_t *stride, const int64_t *padding,
                               const int64_t *output_padding, int64_t groups, const int64_t *dilation);
-enum { CT_NEAREST = 0, CT_BILINEAR = 1 };
+/* *_AA: antialiased downsampling (PyTorch's antialias=True, which follows PIL's resize) */
+enum { CT_NEAREST = 0, CT_BILINEAR = 1, CT_BICUBIC = 2, CT_BILINEAR_AA = 3, CT_BICUBIC_AA = 4 };
 /* scale_h/scale_w <= 0: derived from the sizes (PyTorch's `size=`); > 0: PyTorch's `scale_factor=` */
 ct_tensor ct_interpolate(ct_tensor x, int64_t out_h, int64_t out_w, int32_t mode, bool align_corners, double scale_h,
                          double scale_w);

@@ -6,7 +6,21 @@ public enum Reduction: Int32, Sendable {
     case none = 0, mean = 1, sum = 2
 }
 
-public enum InterpolationMode: Sendable { case nearest, bilinear }
+/// torch's interpolate modes; `antialias` on bilinear/bicubic filters when downsampling, as PIL's resize does.
+public enum InterpolationMode: Sendable {
+    case nearest, bilinear, bicubic
+    case bilinearAntialias, bicubicAntialias
+
+    var code: Int32 {
+        switch self {
+        case .nearest: Int32(CT_NEAREST)
+        case .bilinear: Int32(CT_BILINEAR)
+        case .bicubic: Int32(CT_BICUBIC)
+        case .bilinearAntialias: Int32(CT_BILINEAR_AA)
+        case .bicubicAntialias: Int32(CT_BICUBIC_AA)
+        }
+    }
+}
 public enum PaddingMode: Int32, Sendable { case constant = 0, reflect, replicate, circular }
 
 /// torch.nn.functional, in Swift. Each function has PyTorch's semantics and defaults.
@@ -42,7 +56,7 @@ public enum F {
     /// Resizes a [N, C, H, W] tensor to `size` (PyTorch's `size=`).
     public static func interpolate(_ x: Tensor, size: (Int, Int), mode: InterpolationMode = .nearest,
                                    alignCorners: Bool = false) throws -> Tensor {
-        try wrap(ct_interpolate(x.handle, Int64(size.0), Int64(size.1), Int32(mode == .nearest ? CT_NEAREST : CT_BILINEAR),
+        try wrap(ct_interpolate(x.handle, Int64(size.0), Int64(size.1), mode.code,
                                 alignCorners, 0, 0))
     }
     /// Resizes by `scaleFactor` (PyTorch's `scale_factor=`: the output size is floor(in × scale) and the
@@ -55,7 +69,7 @@ public enum F {
         }
         let h = Int((Double(x.size(2)) * scaleFactor).rounded(.down))
         let w = Int((Double(x.size(3)) * scaleFactor).rounded(.down))
-        return try wrap(ct_interpolate(x.handle, Int64(h), Int64(w), Int32(mode == .nearest ? CT_NEAREST : CT_BILINEAR),
+        return try wrap(ct_interpolate(x.handle, Int64(h), Int64(w), mode.code,
                                        alignCorners, scaleFactor, scaleFactor))
     }
     /// Pads the last dimensions: `pads` = (left, right, top, bottom, ...) as in torch.nn.functional.pad.
