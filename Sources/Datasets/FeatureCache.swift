@@ -7,39 +7,61 @@ import Torch
 /// What `dit prepare` writes and `dit train` reads: the dataset turned into tensors once, so training never decodes
 /// an image or runs the VAE or a frozen text encoder per step (fast-DiT's lesson).
 ///
-/// cache/manifest.json, tokenizer.json, captions.jsonl and shard-NNNNN.safetensors holding, per sample:
-/// `pixels` (uint8 [3, H, W]) or `latent_mean`/`latent_logvar` (float32, VAE space, unscaled);
-/// `input_ids`/`attention_mask` (int64 [L]); and, with a frozen text encoder, `text_embeddings` (float16 [L, D]).
+/// cache/manifest.json, tokenizer.json, captions.jsonl, empty_caption.safetensors and shard-NNNNN.safetensors
+/// holding, per image: `pixels` (uint8 [3, H, W]) or `latent_mean`/`latent_logvar` (float16, VAE space, unscaled;
+/// with flips also `latent_mean_flipped`/`latent_logvar_flipped`) and `caption_counts` (int64); per caption:
+/// `input_ids`/`attention_mask` (int64 [L]) and, with a frozen text encoder, `text_embeddings` (float16 [L, D]).
+/// empty_caption.safetensors holds the same for the empty caption (features in float32): what caption dropout
+/// trains with and what classifier-free guidance samples against.
 public struct CacheManifest: Codable, Equatable, Sendable {
-    public var version = 1
+    public var version = 2
     /// "pixels" or "latents".
     public var kind: String
     public var imageSize: Int
     public var sampleShape: [Int]
+    /// Images, and captions over all images.
     public var count: Int
+    public var captionCount: Int
     public var maxLength: Int
     public var textEmbeddingDim: Int?
+    /// Horizontal flips are an augmentation: one of the two versions is drawn per image and step.
+    public var flip: Bool
     public var shards: [String]
     public var skipped: [String]
+    public var skippedByReason: [String: Int]
+    /// Captions longer than max_length tokens, cut to fit.
+    public var truncatedCaptions: Int
     public var source: String
 
     enum CodingKeys: String, CodingKey {
-        case version, kind, count, shards, skipped, source
-        case imageSize = "image_size", sampleShape = "sample_shape", maxLength = "max_length"
-        case textEmbeddingDim = "text_embedding_dim"
+        case version, kind, count, flip, shards, skipped, source
+        case imageSize = "image_size", sampleShape = "sample_shape", captionCount = "caption_count"
+        case maxLength = "max_length", textEmbeddingDim = "text_embedding_dim", skippedByReason = "skipped_by_reason"
+        case truncatedCaptions = "truncated_captions"
     }
+}
+
+/// One caption per line of captions.jsonl.
+struct CaptionRecord: Codable {
+    let fileName: String
+    let captions: [String]
+    enum CodingKeys: String, CodingKey { case fileName = "file_name", captions }
 }
 
 /// All cached tensors in memory, stacked along the first dimension.
 public struct CachedDataset {
     public let manifest: CacheManifest
     public let directory: URL
-    /// uint8 pixels or float32 latent means.
+    /// uint8 pixels or float16 latent means (and, with flips, their mirrored twins).
     public let samples: Tensor
     public let latentLogvar: Tensor?
+    let flipped: (mean: Tensor, logvar: Tensor)?
+    /// Per caption; `captionStart[i]..<captionStart[i + 1]` are image i's.
     public let inputIds: Tensor, attentionMask: Tensor
     public let textEmbeddings: Tensor?
-    public let captions: [String]
+    let captionStart: Tensor, captionCount: Tensor
+    /// The empty caption's ids, mask and (with a frozen encoder) features, [1, L] and [1, L, D].
+    public let emptyCaption: (ids: Tensor, mask: Tensor, text: Tensor?)
     public var count: Int { manifest.count }
 
     public init(directory: URL) throws {
@@ -51,7 +73,8 @@ public struct CachedDataset {
         do {
             manifest = try JSONDecoder().decode(CacheManifest.self, from: data)
         } catch {
-            throw FileError(path: manifestURL.path, "not a DiTKit cache manifest: \(error)")
+            throw FileError(path: manifestURL.path, "not a DiTKit cache manifest (written by an older version? run "
+                + "`dit prepare` again): \(error)")
         }
         var parts: [String: [Tensor]] = [:]
         for shard in manifest.shards {
@@ -59,47 +82,76 @@ public struct CachedDataset {
         }
         func stacked(_ key: String) throws -> Tensor? { try parts[key].map { try Tensor.cat($0, dim: 0) } }
         guard let samples = try stacked(manifest.kind == "latents" ? "latent_mean" : "pixels"),
-              let ids = try stacked("input_ids"), let mask = try stacked("attention_mask") else {
-            throw FileError(path: directory.path, "cache shards lack samples or token ids")
+              let ids = try stacked("input_ids"), let mask = try stacked("attention_mask"),
+              let counts = try stacked("caption_counts") else {
+            throw FileError(path: directory.path, "cache shards lack samples, token ids or caption counts")
         }
-        guard samples.size(0) == manifest.count, ids.size(0) == manifest.count else {
-            throw FileError(path: directory.path, "cache holds \(samples.size(0)) samples, manifest says \(manifest.count)")
+        guard samples.size(0) == manifest.count, counts.size(0) == manifest.count, ids.size(0) == manifest.captionCount,
+              try counts.sum().item() == Double(manifest.captionCount) else {
+            throw FileError(path: directory.path, "cache holds \(samples.size(0)) samples and \(ids.size(0)) captions, "
+                + "manifest says \(manifest.count) and \(manifest.captionCount)")
         }
         self.samples = samples
         latentLogvar = try stacked("latent_logvar")
+        if let mean = try stacked("latent_mean_flipped"), let logvar = try stacked("latent_logvar_flipped") {
+            flipped = (mean, logvar)
+        } else {
+            flipped = nil
+        }
         inputIds = ids
         attentionMask = mask
         textEmbeddings = try stacked("text_embeddings")
-        let captionData = FileManager.default.contents(atPath: directory.appendingPathComponent("captions.jsonl").path) ?? Data()
-        captions = String(decoding: captionData, as: UTF8.self).split(separator: "\n").compactMap {
-            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["text"] as? String
+        captionCount = counts
+        captionStart = try counts.cumsum(dim: 0) - counts
+        let empty = try SafeTensors.load(directory.appendingPathComponent("empty_caption.safetensors").path)
+        guard let emptyIds = empty["input_ids"], let emptyMask = empty["attention_mask"] else {
+            throw FileError(path: directory.path, "empty_caption.safetensors lacks input_ids or attention_mask")
         }
+        emptyCaption = (emptyIds, emptyMask, try empty["text_embeddings"]?.to(.float32))
     }
 
     public var tokenizerURL: URL { directory.appendingPathComponent("tokenizer.json") }
 
-    /// Model inputs for the samples at `indices`: images in [−1, 1] (pixel caches) or scaled latents drawn from
-    /// the cached posterior with `generator` (latent caches).
+    /// The captions of every image, in cache order.
+    public func captions() throws -> [[String]] {
+        let text = try String(contentsOf: directory.appendingPathComponent("captions.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(CaptionRecord.self, from: Data($0.utf8)).captions }
+    }
+
+    /// Model inputs for the images at `indices`: images in [−1, 1] (pixel caches) or scaled latents drawn from the
+    /// cached posterior (latent caches), each with one of its captions drawn at random and, with flips, mirrored or
+    /// not at random. Every draw uses `generator` (default: the global one, which checkpoints save).
     public func batch(_ indices: Tensor, device: Device, scalingFactor: Double = 1, shiftFactor: Double? = nil,
                       generator: Generator? = nil) throws -> (x: Tensor, ids: Tensor, mask: Tensor, text: Tensor?) {
-        let picked = try samples.indexSelect(dim: 0, index: indices)
+        let b = indices.size(0)
+        // One caption per image needs no draw (and leaves the random stream as it was).
+        let pick = manifest.captionCount == manifest.count ? indices : try captionStart.indexSelect(dim: 0, index: indices)
+            + (try Tensor.rand([b], dtype: .float64, generator: generator)
+                * captionCount.indexSelect(dim: 0, index: indices).to(.float64)).floor().to(.int64)
+        let mirror = manifest.flip ? try Tensor.rand([b], generator: generator).lt(0.5).reshaped(b, 1, 1, 1) : nil
         var x: Tensor
         if manifest.kind == "latents", let logvar = latentLogvar {
-            let lv = try logvar.indexSelect(dim: 0, index: indices)
-            let noise = try Tensor.randn(picked.shape, dtype: .float32, generator: generator)
-            x = try picked + (0.5 * lv).exp() * noise
+            var mean = try samples.indexSelect(dim: 0, index: indices).to(.float32)
+            var lv = try logvar.indexSelect(dim: 0, index: indices).to(.float32)
+            if let mirror, let flipped {
+                mean = try Tensor.where(mirror, flipped.mean.indexSelect(dim: 0, index: indices).to(.float32), mean)
+                lv = try Tensor.where(mirror, flipped.logvar.indexSelect(dim: 0, index: indices).to(.float32), lv)
+            }
+            let noise = try Tensor.randn(mean.shape, dtype: .float32, generator: generator)
+            x = try mean + (0.5 * lv).exp() * noise
             if let shiftFactor { x = try x - shiftFactor }
             x = try x * scalingFactor
         } else {
-            x = try picked.to(.float32) / 127.5 - 1
+            x = try samples.indexSelect(dim: 0, index: indices).to(.float32) / 127.5 - 1
+            if let mirror { x = try Tensor.where(mirror, x.flipped([3]), x) }
         }
-        return (try x.to(device), try inputIds.indexSelect(dim: 0, index: indices).to(device),
-                try attentionMask.indexSelect(dim: 0, index: indices).to(device),
-                try textEmbeddings.map { try $0.indexSelect(dim: 0, index: indices).to(device, .float32) })
+        return (try x.to(device), try inputIds.indexSelect(dim: 0, index: pick).to(device),
+                try attentionMask.indexSelect(dim: 0, index: pick).to(device),
+                try textEmbeddings.map { try $0.indexSelect(dim: 0, index: pick).to(device, .float32) })
     }
 }
 
-/// `dit prepare`: an imagefolder → a cache.
+/// `dit prepare`: images with captions → a cache.
 public enum CachePreparer {
     public struct Options {
         public var imageSize: Int
@@ -107,11 +159,16 @@ public enum CachePreparer {
         /// nil: build a word-level tokenizer from the captions; else copy this tokenizer.json.
         public var tokenizer: URL?
         public var vae: AutoencoderKL?
-        public var textEncoder: BertModel?
-        /// Resize (centre crop + bilinear) images of another size instead of skipping them.
-        public var resize = false
+        /// A frozen text encoder (MiniLM/BERT or a pretrained CLIP) whose features are cached.
+        public var textEncoder: (any CaptionEncoder)?
+        /// Images (and captions) through the VAE and the text encoder at once.
+        public var batchSize = 16
         public var shardSize = 1024
         public var device: Device = .cpu
+        /// The VAE's dtype: float32, or bfloat16/float16 to save memory and time on a GPU.
+        public var vaeDType: DType = .float32
+        /// Also cache each image mirrored (an augmentation; unsuited to captions that say left or right).
+        public var flip = false
         public init(imageSize: Int, maxLength: Int, tokenizer: URL? = nil) {
             self.imageSize = imageSize
             self.maxLength = maxLength
@@ -119,87 +176,156 @@ public enum CachePreparer {
         }
     }
 
-    @discardableResult
-    public static func prepare(imageFolder: URL, output: URL, options o: Options,
-                               progress: (Int, Int) -> Void = { _, _ in }) throws -> CacheManifest {
-        let folder = try ImageFolder(directory: imageFolder)
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        var skipped = folder.skipped.map(\.description)
-        // Images first: a caption only counts when its image is usable.
-        var kept: [(caption: String, name: String, image: Tensor)] = []
-        for (i, item) in folder.items.enumerated() {
-            progress(i, folder.items.count)
-            do {
-                let img = try PNG.read(item.file)
-                var t = try img.tensor()
-                if img.width != o.imageSize || img.height != o.imageSize {
-                    guard o.resize else {
-                        skipped.append("\(item.file.lastPathComponent): is \(img.width)×\(img.height), expected \(o.imageSize)×\(o.imageSize) (pass --resize to resize)")
-                        continue
-                    }
-                    t = try resized(t, to: o.imageSize)
-                }
-                kept.append((item.caption, item.file.lastPathComponent, t))
-            } catch {
-                skipped.append("\(item.file.lastPathComponent): \(error)")
-            }
-        }
-        guard !kept.isEmpty else { throw FileError(path: imageFolder.path, "no usable images: \(skipped.prefix(5))") }
+    /// How far `prepare` is: images done of all, and the seconds since it started.
+    public typealias Progress = (_ done: Int, _ total: Int, _ seconds: Double) -> Void
 
+    /// An imagefolder (metadata.jsonl or metadata.csv) → a cache.
+    @discardableResult
+    public static func prepare(imageFolder: URL, output: URL, options: Options, progress: Progress = { _, _, _ in })
+        throws -> CacheManifest {
+        let folder = try ImageFolder(directory: imageFolder)
+        return try prepare(folder.items, skipped: folder.skipped, source: imageFolder.path, output: output,
+                           options: options, progress: progress)
+    }
+
+    /// `items` → a cache in `output`: images decoded, resized and cropped (ImageTransform), encoded by the VAE and
+    /// captions by the text encoder in mini-batches; bad images are skipped and counted by reason.
+    @discardableResult
+    public static func prepare(_ items: [CaptionedImage], skipped given: [SkippedItem], source: String, output: URL,
+                               options o: Options, progress: Progress = { _, _, _ in }) throws -> CacheManifest {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let start = Date()
+        var skipped = given
         let tokenizerURL = output.appendingPathComponent("tokenizer.json")
-        if let source = o.tokenizer {
-            let text = try String(contentsOf: source, encoding: .utf8)
-            try AtomicFile.write(text, to: tokenizerURL)
-        } else {
-            try AtomicFile.write(try CaptionVocabulary.tokenizerJSON(captions: kept.map(\.caption)), to: tokenizerURL)
-        }
+        let tokenizerText = try o.tokenizer.map { try String(contentsOf: $0, encoding: .utf8) }
+            ?? CaptionVocabulary.tokenizerJSON(captions: items.flatMap(\.captions))
+        try AtomicFile.write(tokenizerText, to: tokenizerURL)
         var tokenizer = try Tokenizer(contentsOf: tokenizerURL)
         tokenizer.padding = nil
         tokenizer.truncation = nil
+        let encoder = CaptionEncoding(tokenizer: tokenizer, maxLength: o.maxLength, textEncoder: o.textEncoder,
+                                      device: o.device, batchSize: o.batchSize)
+        // Float32 for the empty caption: training's caption dropout then uses exactly the features that
+        // classifier-free guidance computes at sampling time.
+        let empty = try encoder([""], dtype: .float32)
+        try SafeTensors.save(empty.tensors, metadata: ["source": "dit prepare"],
+                             to: output.appendingPathComponent("empty_caption.safetensors").path)
 
-        var shards: [String] = []
-        var sampleShape: [Int] = []
-        var textDim: Int?
-        for start in stride(from: 0, to: kept.count, by: o.shardSize) {
-            let part = Array(kept[start..<min(start + o.shardSize, kept.count)])
-            let images = try Tensor.stack(part.map(\.image))
-            var tensors: [String: Tensor] = [:]
-            if let vae = o.vae {
-                let posterior = try withNoGrad { try vae.encode(try images.to(o.device)) }
-                tensors["latent_mean"] = try posterior.mean.to(.cpu, .float32)
-                tensors["latent_logvar"] = try posterior.logvar.to(.cpu, .float32)
-                sampleShape = Array(posterior.mean.shape.dropFirst())
-            } else {
-                tensors["pixels"] = try ((images + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8)
-                sampleShape = Array(images.shape.dropFirst())
-            }
-            let (ids, mask) = try tokenizer.encodeTensors(part.map(\.caption), maxLength: o.maxLength)
-            tensors["input_ids"] = ids
-            tensors["attention_mask"] = mask
-            if let encoder = o.textEncoder {
-                let h = try withNoGrad { try encoder(try ids.to(o.device), attentionMask: try mask.to(o.device)).lastHiddenState }
-                tensors["text_embeddings"] = try h.to(.cpu, .float16)
-                textDim = h.size(-1)
-            }
+        var shards: [String] = [], records: [CaptionRecord] = [], shard = ShardBuffer()
+        var sampleShape: [Int] = [], kept = 0, captionCount = 0, truncated = 0
+        func flush() throws {
+            guard !shard.isEmpty else { return }
             let name = String(format: "shard-%05d.safetensors", shards.count)
-            try SafeTensors.save(tensors, metadata: ["source": "dit prepare"], to: output.appendingPathComponent(name).path)
+            try SafeTensors.save(try shard.tensors(), metadata: ["source": "dit prepare"],
+                                 to: output.appendingPathComponent(name).path)
             shards.append(name)
+            shard = ShardBuffer()
         }
-        let captions = try kept.map { k in
-            String(decoding: try JSONSerialization.data(withJSONObject: ["file_name": k.name, "text": k.caption], options: [.sortedKeys]), as: UTF8.self)
+        for batchStart in stride(from: 0, to: items.count, by: max(1, o.batchSize)) {
+            var images: [Tensor] = [], batchItems: [CaptionedImage] = []
+            for item in items[batchStart..<min(batchStart + o.batchSize, items.count)] {
+                do {
+                    images.append(try ImageTransform.resizedAndCropped(RGBImage(contentsOf: item.file), to: o.imageSize))
+                    batchItems.append(item)
+                } catch let error as FileError {
+                    skipped.append(SkippedItem(item: item.file.lastPathComponent, reason: error.message))
+                }
+            }
+            if !images.isEmpty {
+                let x = try Tensor.stack(images)
+                if let vae = o.vae {
+                    let posterior = try encodeChecked(x, vae: vae, o)
+                    shard.add("latent_mean", posterior.mean)
+                    shard.add("latent_logvar", posterior.logvar)
+                    if o.flip {
+                        let mirrored = try encodeChecked(try x.flipped([3]), vae: vae, o)
+                        shard.add("latent_mean_flipped", mirrored.mean)
+                        shard.add("latent_logvar_flipped", mirrored.logvar)
+                    }
+                    sampleShape = Array(posterior.mean.shape.dropFirst())
+                } else {
+                    shard.add("pixels", try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8))
+                    sampleShape = Array(x.shape.dropFirst())
+                }
+                let captions = batchItems.flatMap(\.captions)
+                let encoded = try encoder(captions)
+                truncated += encoded.truncated
+                for (k, v) in encoded.tensors { shard.add(k, v) }
+                shard.add("caption_counts", try Tensor(batchItems.map { Int64($0.captions.count) }))
+                records += batchItems.map { CaptionRecord(fileName: $0.file.lastPathComponent, captions: $0.captions) }
+                kept += batchItems.count
+                captionCount += captions.count
+                shard.images += batchItems.count
+                if shard.images >= o.shardSize { try flush() }
+            }
+            progress(min(batchStart + o.batchSize, items.count), items.count, Date().timeIntervalSince(start))
         }
-        try AtomicFile.write(captions.joined(separator: "\n") + "\n", to: output.appendingPathComponent("captions.jsonl"))
-        let manifest = CacheManifest(kind: o.vae == nil ? "pixels" : "latents", imageSize: o.imageSize, sampleShape: sampleShape,
-                                     count: kept.count, maxLength: o.maxLength, textEmbeddingDim: textDim, shards: shards,
-                                     skipped: skipped, source: imageFolder.path)
+        try flush()
+        guard kept > 0 else {
+            throw FileError(path: source, "no usable images: \(skipped.prefix(5).map(\.description).joined(separator: "; "))")
+        }
+        let lines = try records.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: output.appendingPathComponent("captions.jsonl"))
+        let manifest = CacheManifest(
+            kind: o.vae == nil ? "pixels" : "latents", imageSize: o.imageSize, sampleShape: sampleShape, count: kept,
+            captionCount: captionCount, maxLength: o.maxLength, textEmbeddingDim: empty.tensors["text_embeddings"]?.size(-1),
+            flip: o.flip, shards: shards, skipped: skipped.map(\.description),
+            skippedByReason: Dictionary(skipped.map { (reasonKind($0.reason), 1) }, uniquingKeysWith: +),
+            truncatedCaptions: truncated, source: source)
         try AtomicFile.writeJSON(manifest, to: output.appendingPathComponent("manifest.json"))
         return manifest
     }
 
-    /// Centre crop to a square, then bilinear resize ([3, H, W] in [−1, 1]).
-    static func resized(_ t: Tensor, to side: Int) throws -> Tensor {
-        let h = t.size(1), w = t.size(2), s = min(h, w)
-        let crop = try t.slice(dim: 1, start: (h - s) / 2, end: (h - s) / 2 + s).slice(dim: 2, start: (w - s) / 2, end: (w - s) / 2 + s)
-        return try F.interpolate(crop.unsqueezed(0), size: (side, side), mode: .bilinear).squeezed(0).clamp(min: -1, max: 1)
+    /// The posterior of `x` through the VAE on the options' device and dtype, refusing non-finite latents (the SD
+    /// VAE is known to overflow in float16).
+    static func encodeChecked(_ x: Tensor, vae: AutoencoderKL, _ o: Options) throws -> (mean: Tensor, logvar: Tensor) {
+        let posterior = try withNoGrad { try vae.encode(try x.to(o.device, o.vaeDType)) }
+        guard try posterior.mean.isFinite().all().item() == 1 else {
+            throw TorchError("the VAE produced non-finite latents in \(o.vaeDType) (the SD VAE overflows in float16): "
+                + "use --vae-dtype fp32 or bf16")
+        }
+        return (try posterior.mean.to(.cpu, .float16), try posterior.logvar.to(.cpu, .float16))
+    }
+
+    /// A skip reason without its details ("not a readable JPEG: Premature end" → "not a readable JPEG"), for counting.
+    static func reasonKind(_ reason: String) -> String {
+        String(reason.prefix { $0 != ":" && $0 != "(" }).trimmingCharacters(in: .whitespaces)
+    }
+}
+
+/// Tensors of one shard, gathered batch by batch.
+private struct ShardBuffer {
+    var parts: [String: [Tensor]] = [:]
+    var images = 0
+    var isEmpty: Bool { parts.isEmpty }
+    mutating func add(_ key: String, _ t: Tensor) { parts[key, default: []].append(t) }
+    func tensors() throws -> [String: Tensor] { try parts.mapValues { try Tensor.cat($0, dim: 0) } }
+}
+
+/// Captions → token ids, masks and (with a frozen encoder) features, in mini-batches.
+struct CaptionEncoding {
+    let tokenizer: Tokenizer
+    let maxLength: Int
+    let textEncoder: (any CaptionEncoder)?
+    let device: Device
+    let batchSize: Int
+
+    func callAsFunction(_ captions: [String], dtype: DType = .float16) throws -> (tensors: [String: Tensor], truncated: Int) {
+        let (ids, mask) = try tokenizer.encodeTensors(captions, maxLength: maxLength)
+        let truncated = try captions.filter { try tokenizer.encode($0).ids.count > maxLength }.count
+        var tensors = ["input_ids": ids, "attention_mask": mask]
+        if let textEncoder {
+            var features: [Tensor] = []
+            for start in stride(from: 0, to: captions.count, by: max(1, batchSize)) {
+                let end = min(start + batchSize, captions.count)
+                let h = try withNoGrad {
+                    try textEncoder.captionFeatures(ids: try ids.slice(dim: 0, start: start, end: end).to(device),
+                                                    mask: try mask.slice(dim: 0, start: start, end: end).to(device))
+                }
+                features.append(try h.to(.cpu, dtype))
+            }
+            tensors["text_embeddings"] = try Tensor.cat(features, dim: 0)
+        }
+        return (tensors, truncated)
     }
 }

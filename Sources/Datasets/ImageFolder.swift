@@ -1,63 +1,87 @@
 import Foundation
 import Support
+import Torch
 
-/// A Hugging Face "imagefolder" dataset: image files beside a metadata.jsonl whose lines name each image
-/// (`file_name`, relative to the folder) and its caption (`text` by default).
+/// One training image with every caption it has (COCO gives five; one is drawn per image per step).
+public struct CaptionedImage: Sendable, Equatable {
+    public let file: URL
+    public var captions: [String]
+}
+
+/// A metadata row or image that was left out, and why; `reason` is what the skipped summary counts.
+public struct SkippedItem: Sendable, CustomStringConvertible {
+    public let item: String
+    public let reason: String
+    public init(item: String, reason: String) {
+        self.item = item
+        self.reason = reason
+    }
+    public var description: String { "\(item): \(reason)" }
+}
+
+/// A Hugging Face "imagefolder" dataset: image files beside a metadata.jsonl (or metadata.csv) whose rows name an
+/// image (`file_name`, relative to the folder) and its caption (`text`): a string, or in JSON a list of strings.
+/// A file named in several rows collects all their captions, as COCO-style data needs.
 public struct ImageFolder {
-    public struct Item: Sendable {
-        public let file: URL
-        public let caption: String
-    }
-    /// A metadata line or image that was left out, and why.
-    public struct Skipped: Sendable, CustomStringConvertible {
-        public let item: String
-        public let reason: String
-        public var description: String { "\(item): \(reason)" }
-    }
-
     public let directory: URL
-    public let items: [Item]
-    public let skipped: [Skipped]
+    public let items: [CaptionedImage]
+    public let skipped: [SkippedItem]
 
-    /// Reads `directory/metadata.jsonl`. A missing or unreadable metadata file is an error; lines without a caption
-    /// or whose image is missing are skipped and reported (image contents are checked when loaded).
-    public init(directory: URL, captionColumn: String = "text") throws {
+    /// Reads `directory/metadata.jsonl` (else metadata.csv). A missing metadata file is an error; rows without a
+    /// caption or whose image is missing are skipped and reported (image contents are checked when decoded).
+    public init(directory: URL, imageColumn: String = "file_name", captionColumn: String = "text") throws {
         self.directory = directory
-        let metadata = directory.appendingPathComponent("metadata.jsonl")
-        guard let data = FileManager.default.contents(atPath: metadata.path) else {
-            throw FileError(path: metadata.path, "no metadata.jsonl: an imagefolder needs one line per image, "
-                + #"like {"file_name": "0001.png", "text": "a red circle"}"#)
+        let jsonl = directory.appendingPathComponent("metadata.jsonl"), csv = directory.appendingPathComponent("metadata.csv")
+        let rows: [(where: String, row: [String: JSONValue]?)]
+        let metadata: URL
+        if let data = FileManager.default.contents(atPath: jsonl.path) {
+            metadata = jsonl
+            rows = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).enumerated().map { n, line in
+                let row: [String: JSONValue]? = if case .object(let o)? = try? JSONValue.parse(Array(line.utf8)) {
+                    Dictionary(o.members, uniquingKeysWith: { a, _ in a })
+                } else { nil }
+                return ("metadata.jsonl line \(n + 1)", row)
+            }
+        } else if let data = FileManager.default.contents(atPath: csv.path) {
+            metadata = csv
+            rows = try CSV.rows(String(decoding: data, as: UTF8.self), file: csv.path).enumerated().map { n, row in
+                ("metadata.csv row \(n + 2)", row.mapValues { JSONValue.string($0) })
+            }
+        } else {
+            throw FileError(path: jsonl.path, "no metadata.jsonl (or metadata.csv): an imagefolder needs one row per "
+                + #"image, like {"\#(imageColumn)": "0001.jpg", "\#(captionColumn)": "a red circle"}"#)
         }
-        var items: [Item] = [], skipped: [Skipped] = []
-        var seen = Set<String>()
-        for (number, line) in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).enumerated() {
-            let where_ = "\(metadata.lastPathComponent) line \(number + 1)"
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                skipped.append(Skipped(item: where_, reason: "not a JSON object"))
+        var items: [CaptionedImage] = [], index: [String: Int] = [:], skipped: [SkippedItem] = []
+        for (place, row) in rows {
+            guard let row else { skipped.append(SkippedItem(item: place, reason: "not a JSON object")); continue }
+            guard case .string(let name)? = row[imageColumn], !name.isEmpty else {
+                skipped.append(SkippedItem(item: place, reason: "no \(imageColumn)"))
                 continue
             }
-            guard let name = object["file_name"] as? String, !name.isEmpty else {
-                skipped.append(Skipped(item: where_, reason: "no file_name"))
+            let given: [String] = switch row[captionColumn] {
+            case .string(let s)?: [s]
+            case .array(let list)?: list.compactMap { if case .string(let s) = $0 { s } else { nil } }
+            default: []
+            }
+            let captions = given.filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            guard !captions.isEmpty else {
+                skipped.append(SkippedItem(item: name, reason: "no caption in '\(captionColumn)'"))
                 continue
             }
-            guard let caption = object[captionColumn] as? String,
-                  !caption.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                skipped.append(Skipped(item: name, reason: "no caption in '\(captionColumn)'"))
+            if let i = index[name] {
+                items[i].captions += captions
                 continue
             }
             let file = directory.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: file.path) else {
-                skipped.append(Skipped(item: name, reason: "image file not found"))
+                skipped.append(SkippedItem(item: name, reason: "image file not found"))
                 continue
             }
-            guard seen.insert(name).inserted else {
-                skipped.append(Skipped(item: name, reason: "listed twice"))
-                continue
-            }
-            items.append(Item(file: file, caption: caption))
+            index[name] = items.count
+            items.append(CaptionedImage(file: file, captions: captions))
         }
         guard !items.isEmpty else {
-            throw FileError(path: metadata.path, "no usable images (\(skipped.count) lines skipped"
+            throw FileError(path: metadata.path, "no usable images (\(skipped.count) rows skipped"
                 + (skipped.first.map { ", e.g. \($0)" } ?? "") + ")")
         }
         self.items = items
@@ -65,51 +89,35 @@ public struct ImageFolder {
     }
 }
 
-/// Writes the captioned-shapes data as an imagefolder (PNG files + metadata.jsonl with `file_name`, `text` and the
-/// attributes, so evaluation can check them).
-public enum ShapesDatasetWriter {
-    /// `holdout` lists "color shape" pairs (e.g. "red circle") that never appear, for generalisation tests.
-    @discardableResult
-    public static func write(to directory: URL, count: Int, seed: UInt64 = 0, side: Int = 32, chinese: Bool = false,
-                             holdout: [String] = []) throws -> [ShapeAttributes] {
-        let held = try parseHoldout(holdout)
-        let pool = ShapeAttributes.all.filter { !held.contains(HoldoutKey(color: $0.color, shape: $0.shape)) }
-        guard count > 0, side >= 12 else { throw FileError(path: directory.path, "need count > 0 and side >= 12") }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var rng = SplitMix64(seed: seed)
-        var lines: [String] = [], written: [ShapeAttributes] = []
-        // Every combination once per pass, shuffled, so small datasets stay balanced.
-        var order: [ShapeAttributes] = []
-        for i in 0..<count {
-            if order.isEmpty { order = pool.shuffled(using: &rng) }
-            let a = order.removeLast()
-            let name = String(format: "%06d.png", i)
-            try PNG.write(a.render(side: side), to: directory.appendingPathComponent(name))
-            let record: [String: Any] = ["file_name": name, "text": a.caption(chinese: chinese), "color": a.color.rawValue,
-                                         "shape": a.shape.rawValue, "position": a.position.name, "size": a.size.rawValue]
-            let json = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-            lines.append(String(decoding: json, as: UTF8.self))
-            written.append(a)
-        }
-        try AtomicFile.write(lines.joined(separator: "\n") + "\n",
-                                           to: directory.appendingPathComponent("metadata.jsonl"))
-        return written
-    }
-
-    public struct HoldoutKey: Hashable, Sendable {
-        public let color: ShapeColor, shape: ShapeKind
-        public init(color: ShapeColor, shape: ShapeKind) { self.color = color; self.shape = shape }
-    }
-
-    public static func parseHoldout(_ specs: [String]) throws -> Set<HoldoutKey> {
-        Set(try specs.map { spec in
-            let words = spec.lowercased().split(separator: " ").map(String.init)
-            guard words.count == 2, let c = ShapeColor(rawValue: words[0]), let s = ShapeKind(rawValue: words[1]) else {
-                throw FileError(path: "--holdout", "'\(spec)' is not 'COLOR SHAPE' (colors: "
-                    + ShapeColor.allCases.map(\.rawValue).joined(separator: ", ") + "; shapes: "
-                    + ShapeKind.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+/// RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes): rows as header → value.
+enum CSV {
+    static func rows(_ text: String, file: String) throws -> [[String: String]] {
+        var records: [[String]] = [], field = "", record: [String] = [], quoted = false
+        var chars = Array(text.unicodeScalars)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" { field.unicodeScalars.append(chars.removeFirst()) } else { quoted = false }
+                } else {
+                    field.unicodeScalars.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+            } else if c == "," {
+                record.append(field)
+                field = ""
+            } else if c == "\n" || c == "\r" {
+                if c == "\r" && chars.first == "\n" { chars.removeFirst() }
+                record.append(field)
+                if record != [""] { records.append(record) }
+                (field, record) = ("", [])
+            } else {
+                field.unicodeScalars.append(c)
             }
-            return HoldoutKey(color: c, shape: s)
-        })
+        }
+        guard !quoted else { throw FileError(path: file, "a quoted field is not closed") }
+        if !field.isEmpty || !record.isEmpty { records.append(record + [field]) }
+        guard let header = records.first else { throw FileError(path: file, "empty: expected a header row") }
+        return records.dropFirst().map { Dictionary(zip(header, $0), uniquingKeysWith: { a, _ in a }) }
     }
 }

@@ -133,9 +133,21 @@ public final class AutoencoderKL: Module {
     }
 
     public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> AutoencoderKL {
-        try ModelDirectory.loadModel(from: directory, weightsName: weightsName, device: device, dtype: dtype) {
+        try ModelDirectory.loadModel(from: directory, weightsName: weightsName, device: device, dtype: dtype,
+                                     rename: modernAttentionName) {
             AutoencoderKL(try AutoencoderKLConfig(contentsOf: $0))
         }
+    }
+
+    /// VAEs saved before diffusers 0.14 (the SD VAE among them) name the mid-block attention
+    /// `query`/`key`/`value`/`proj_attn`; diffusers renames them at load time to `to_q`/`to_k`/`to_v`/`to_out.0`.
+    static func modernAttentionName(_ key: String) -> String {
+        guard key.contains(".attentions.") else { return key }
+        var parts = key.split(separator: ".").map(String.init)
+        guard parts.count >= 2 else { return key }
+        let renamed = ["query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"]
+        if let new = renamed[parts[parts.count - 2]] { parts[parts.count - 2] = new }
+        return parts.joined(separator: ".")
     }
 
     public func save(to directory: URL) throws {

@@ -128,6 +128,7 @@ final class BertPooler: Module {
 /// BERT's encoder (transformers `BertModel`): word + position + token-type embeddings, post-LN layers with GELU,
 /// and a tanh pooler over the first token. Loads the MiniLM sentence encoders too.
 public final class BertModel: Module, CaptionEncoder {
+    public var featureWidth: Int { config.hiddenSize }
     public func captionFeatures(ids: Tensor, mask: Tensor) throws -> Tensor {
         try self(ids, attentionMask: mask).lastHiddenState
     }

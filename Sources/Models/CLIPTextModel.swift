@@ -55,6 +55,8 @@ public struct CLIPTextConfig: HFConfig, Equatable, Sendable {
 public protocol CaptionEncoder: Module {
     /// Per-token caption features [B, L, D] (the last hidden state) for token ids and their attention mask.
     func captionFeatures(ids: Tensor, mask: Tensor) throws -> Tensor
+    /// D, the width of the features.
+    var featureWidth: Int { get }
 }
 
 /// The output of a text encoder: per-token features and one pooled vector per sequence.
@@ -133,6 +135,7 @@ final class CLIPTextEmbeddings: Module {
 /// CLIP's text transformer (transformers `CLIPTextModel`): causal pre-LN layers with quick-GELU; the pooled output
 /// is the final state at the end-of-text token. Keys are saved with transformers' `text_model.` prefix.
 public final class CLIPTextModel: Module, CaptionEncoder {
+    public var featureWidth: Int { config.hiddenSize }
     public func captionFeatures(ids: Tensor, mask: Tensor) throws -> Tensor {
         try self(ids, attentionMask: mask).lastHiddenState
     }
@@ -153,7 +156,9 @@ public final class CLIPTextModel: Module, CaptionEncoder {
     public static func load(from directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> CLIPTextModel {
         let config = try CLIPTextConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let model = CLIPTextModel(config)
-        try TextEncoderWeights.load(into: model, from: directory, prefixes: ["text_model."], device: device, dtype: dtype)
+        try TextEncoderWeights.load(into: model, from: directory, prefixes: ["text_model."],
+                                    otherParts: ["vision_model.", "visual_projection.", "text_projection.", "logit_scale"],
+                                    device: device, dtype: dtype)
         return model
     }
 

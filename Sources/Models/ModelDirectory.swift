@@ -34,10 +34,12 @@ public enum ModelDirectory {
 
     /// A model from a diffusers-style directory: `make` builds it from config.json, then the weights load strictly
     /// and it moves to `device`/`dtype`.
+    /// `rename` maps a tensor name as saved to the model's (older checkpoints' names).
     public static func loadModel<M: Module>(from directory: URL, weightsName: String, device: Device, dtype: DType,
-                                            make: (URL) throws -> M) throws -> M {
+                                            rename: (String) -> String = { $0 }, make: (URL) throws -> M) throws -> M {
         let model = try make(directory.appendingPathComponent("config.json"))
-        let weights = try loadWeights(directory, filename: weightsName)
+        let weights = Dictionary(try loadWeights(directory, filename: weightsName).map { (rename($0.key), $0.value) },
+                                 uniquingKeysWith: { a, _ in a })
         try load(weights, into: model, source: directory.appendingPathComponent(weightsName).path)
         try model.to(device, dtype: dtype)
         return model

@@ -4,17 +4,19 @@ import Torch
 
 /// Loading transformers checkpoints into our text encoders: tensor names may carry a wrapper prefix
 /// (`text_model.` from CLIPTextModel, `bert.` from task heads) and old checkpoints store buffers that current
-/// transformers ignores (`position_ids`).
+/// transformers ignores (`position_ids`); `otherParts` are tensors of a larger model that this one is a part of (the
+/// vision tower of a full CLIPModel when only its text encoder is wanted).
 enum TextEncoderWeights {
     static let weightsName = "model.safetensors"
 
-    static func load(into module: Module, from directory: URL, prefixes: [String], device: Device, dtype: DType) throws {
+    static func load(into module: Module, from directory: URL, prefixes: [String], otherParts: [String] = [],
+                     device: Device, dtype: DType) throws {
         let source = directory.appendingPathComponent(weightsName).path
         var weights = try ModelDirectory.loadWeights(directory, filename: weightsName)
         let own = Set(module.stateDict().map(\.0))
         var renamed: [String: Tensor] = [:]
         for (key, tensor) in weights {
-            if key.hasSuffix("position_ids") { continue }
+            if key.hasSuffix("position_ids") || otherParts.contains(where: key.hasPrefix) { continue }
             // The name as saved, without a wrapper prefix, or with the one our module uses.
             let candidates = [key] + prefixes.filter { key.hasPrefix($0) }.map { String(key.dropFirst($0.count)) }
                 + prefixes.map { $0 + key }

@@ -15,7 +15,8 @@ public struct TrainedRun {
     public let tokenizer: Tokenizer
     public let models: DiffusionModels
     public let vae: AutoencoderKL?
-    public let frozenEncoder: BertModel?
+    /// The frozen encoder whose features the run trained on (nil when the encoder was trained with the DiT).
+    public let frozenEncoder: (any CaptionEncoder)?
     public let device: Device
 
     /// `path` is a checkpoint directory (runs/NAME/checkpoints/step-N) or a run directory (its latest checkpoint).
@@ -34,17 +35,10 @@ public struct TrainedRun {
         self.device = device
         let loaded = try Checkpoint.load(checkpoint)
         let weights = useEMA ? (loaded.ema ?? loaded.model) : loaded.model
-        var frozen: BertModel? = nil
-        var cachedDim: Int? = nil
-        if config.textEncoder.type == .minilm, let p = config.textEncoder.path {
-            frozen = try BertModel.load(from: URL(fileURLWithPath: p), device: device)
-            cachedDim = frozen!.config.hiddenSize
-        }
-        models = try DiffusionModels(config: config, tokenizer: tokenizer, cachedTextDim: cachedDim)
+        (vae, frozenEncoder) = try DiffusionSetup.frozenParts(config, device: device)
+        models = try DiffusionModels(config: config, tokenizer: tokenizer, cachedTextDim: frozenEncoder?.featureWidth)
         try ModelDirectory.load(weights, into: models, source: checkpoint.path)
         try models.to(device)
-        frozenEncoder = frozen
-        vae = try config.vae.map { try AutoencoderKL.load(from: URL(fileURLWithPath: $0.path), device: device) }
     }
 
     public var pipeline: TextToImagePipeline {

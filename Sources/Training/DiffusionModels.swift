@@ -48,8 +48,22 @@ public final class DiffusionModels: Module {
     }
 }
 
-/// The noise process a config trains with, and the sampler it generates with.
+/// The noise process a config trains with, the sampler it generates with, and the frozen parts it samples through.
 public enum DiffusionSetup {
+    /// The VAE that decodes latents to images and the frozen text encoder that encodes prompts (both nil in pixel
+    /// space with a jointly trained encoder), on `device`.
+    public static func frozenParts(_ c: TrainConfig, device: Device) throws
+        -> (vae: AutoencoderKL?, textEncoder: (any CaptionEncoder)?) {
+        let vae = try c.vae.map { try AutoencoderKL.load(from: URL(fileURLWithPath: $0.path), device: device) }
+        var encoder: (any CaptionEncoder)?
+        if let path = c.textEncoder.path {
+            let dir = URL(fileURLWithPath: path)
+            encoder = c.textEncoder.type == .minilm ? try BertModel.load(from: dir, device: device)
+                : try CLIPTextModel.load(from: dir, device: device)
+        }
+        return (vae, encoder)
+    }
+
     public static func trainingScheduler(_ c: TrainConfig) throws -> any NoiseScheduler {
         try scheduler(c, className: c.scheduler.objective == .flow ? FlowMatchEulerDiscreteScheduler.className
                                                                     : DDPMScheduler.className)

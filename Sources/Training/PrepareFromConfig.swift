@@ -4,21 +4,47 @@ import Models
 import Torch
 
 extension CachePreparer {
-    /// `dit prepare`: the cache `config` trains from — its image size and caption length, and its VAE and frozen
-    /// text encoder (loaded on run.device) — written to `output` (default: data.cache).
+    /// Where `dit prepare` reads images and captions from.
+    public enum Source {
+        /// An imagefolder with metadata.jsonl or metadata.csv (column names as given).
+        case imageFolder(URL, imageColumn: String = "file_name", captionColumn: String = "text")
+        /// COCO's captions_*.json and its image folder; `limit` images picked with `seed`.
+        case coco(annotations: URL, images: URL, limit: Int?, seed: UInt64)
+    }
+
+    /// `dit prepare`: the cache `config` trains from — its image size, caption length and flips, and its VAE and
+    /// frozen text encoder (loaded on `device`, the VAE in `vaeDType`) — written to `output` (default: data.cache).
     @discardableResult
-    public static func prepare(imageFolder: URL, config c: TrainConfig, output: URL? = nil, resize: Bool = false,
-                               progress: (Int, Int) -> Void = { _, _ in }) throws -> CacheManifest {
+    public static func prepare(_ source: Source, config c: TrainConfig, output: URL? = nil, batchSize: Int = 16,
+                               device: Device? = nil, vaeDType: DType = .float32,
+                               progress: Progress = { _, _, _ in }) throws -> CacheManifest {
+        let device = device ?? c.run.device
         var options = Options(imageSize: c.data.imageSize, maxLength: c.textEncoder.maxLength)
-        options.resize = resize
-        options.device = c.run.device
-        if let vae = c.vae { options.vae = try AutoencoderKL.load(from: URL(fileURLWithPath: vae.path), device: c.run.device) }
+        options.batchSize = batchSize
+        options.device = device
+        options.vaeDType = vaeDType
+        options.flip = c.data.randomFlip
+        if let vae = c.vae {
+            let model = try AutoencoderKL.load(from: URL(fileURLWithPath: vae.path), device: device, dtype: vaeDType)
+            try c.checkLatentSize(vae: model.config, file: vae.path)
+            options.vae = model
+        }
         if let path = c.textEncoder.path {
             let dir = URL(fileURLWithPath: path)
             options.tokenizer = dir.appendingPathComponent("tokenizer.json")
-            if c.textEncoder.type == .minilm { options.textEncoder = try BertModel.load(from: dir, device: c.run.device) }
+            options.textEncoder = c.textEncoder.type == .minilm
+                ? try BertModel.load(from: dir, device: device) : try CLIPTextModel.load(from: dir, device: device)
         }
-        return try prepare(imageFolder: imageFolder, output: output ?? URL(fileURLWithPath: c.data.cache),
-                           options: options, progress: progress)
+        let out = output ?? URL(fileURLWithPath: c.data.cache)
+        switch source {
+        case let .imageFolder(dir, imageColumn, captionColumn):
+            let folder = try ImageFolder(directory: dir, imageColumn: imageColumn, captionColumn: captionColumn)
+            return try prepare(folder.items, skipped: folder.skipped, source: dir.path, output: out, options: options,
+                               progress: progress)
+        case let .coco(annotations, images, limit, seed):
+            let coco = try COCOCaptions(annotations: annotations, images: images, limit: limit, seed: seed)
+            return try prepare(coco.items, skipped: coco.skipped, source: annotations.path, output: out,
+                               options: options, progress: progress)
+        }
     }
 }

@@ -23,9 +23,19 @@ public final class ProgressDisplay {
     }
 
     public func update(step: Int, loss: Double, lr: Double) {
-        let itPerSec = rate(at: step)
-        let eta = itPerSec > 0 ? Double(total - step) / itPerSec : 0
-        let stats = String(format: "loss %.4f  lr %.2e  %.2f it/s  ETA %@", loss, lr, itPerSec, Self.clock(eta))
+        draw(step: step, stats: String(format: "loss %.4f  lr %.2e  ", loss, lr) + speed(at: step, unit: "it"))
+    }
+
+    /// Progress counted in `unit`s (`dit prepare`: images).
+    public func update(done: Int, unit: String) { draw(step: done, stats: speed(at: done, unit: unit)) }
+
+    private func speed(at step: Int, unit: String) -> String {
+        let perSec = rate(at: step)
+        let eta = perSec > 0 ? Double(total - step) / perSec : 0
+        return String(format: "%.2f %@/s  ETA %@", perSec, unit, Self.clock(eta))
+    }
+
+    private func draw(step: Int, stats: String) {
         if interactive {
             let width = 30, filled = total > 0 ? width * step / total : width
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)

@@ -65,9 +65,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var imageSize = 0
         /// Fraction of captions replaced by the empty caption, so classifier-free guidance has an unconditional model.
         public var captionDropout = 0.1
+        /// Mirror images at random (each image's flipped latents are cached by `dit prepare`). Off by default:
+        /// captions that say "left" or "right" would become wrong.
+        public var randomFlip = false
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case cache, imageSize = "image_size", captionDropout = "caption_dropout"
+            case cache, imageSize = "image_size", captionDropout = "caption_dropout", randomFlip = "random_flip"
         }
     }
 

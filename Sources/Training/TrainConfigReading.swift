@@ -83,11 +83,11 @@ extension TrainConfig {
 
     /// Rules that tie sections together.
     private func checkAcrossSections(_ p: ConfigProblems) {
-        let factor = vae == nil ? 1 : 8
-        p.require(data.imageSize == model.sampleSize * factor, "data.image_size",
-                  "\(data.imageSize) does not match model.sample_size \(model.sampleSize)"
+        // With a VAE the factor is in its config.json (8 for the SD VAE): checked when it is loaded.
+        p.require(vae == nil ? data.imageSize == model.sampleSize : data.imageSize % max(model.sampleSize, 1) == 0,
+                  "data.image_size", "\(data.imageSize) does not match model.sample_size \(model.sampleSize)"
                       + (vae == nil ? " (pixel space: they must be equal)"
-                         : " × 8 = \(model.sampleSize * 8) (the VAE downsamples by 8)"),
+                         : " (latent space: image_size must be sample_size × the VAE's downsampling factor)"),
                   inputs: ["model.sample_size", "vae"])
         if vae == nil {
             p.require(model.inChannels == 3, "model.in_channels",
@@ -112,6 +112,16 @@ extension TrainConfig {
             } catch {
                 p.report("model", "does not form a PixArt model: \(error)")
             }
+        }
+    }
+
+    /// The VAE at vae.path turns data.image_size pixels into model.sample_size latents with model.in_channels channels.
+    public func checkLatentSize(vae c: AutoencoderKLConfig, file: String) throws {
+        let factor = 1 << (c.blockOutChannels.count - 1)
+        guard data.imageSize == model.sampleSize * factor, model.inChannels == c.latentChannels else {
+            throw ConfigError(file: file, "this VAE downsamples by \(factor) to \(c.latentChannels) channels: data.image_size "
+                + "\(data.imageSize) needs model.sample_size \(data.imageSize / factor) and model.in_channels "
+                + "\(c.latentChannels) (the config has \(model.sampleSize) and \(model.inChannels))")
         }
     }
 

@@ -21,7 +21,11 @@ public final class Trainer {
     let scheduler: any NoiseScheduler
     let schedule: LRSchedule
     let device: Device
-    let emptyCaption: (ids: Tensor, mask: Tensor)
+    /// What caption dropout puts in: the empty caption's ids, mask and cached features, as `dit prepare` encoded them
+    /// (the same that classifier-free guidance samples against).
+    let emptyCaption: (ids: Tensor, mask: Tensor, text: Tensor?)
+    /// The VAE and frozen text encoder that sample grids go through (loaded on the first grid).
+    private var frozen: (vae: AutoencoderKL?, textEncoder: (any CaptionEncoder)?)?
     /// The VAE's scaling and shift factors for latent caches (1 and none in pixel space).
     let latentScaling: (scale: Double, shift: Double?)
     public private(set) var state: TrainerState
@@ -43,6 +47,7 @@ public final class Trainer {
         try Trainer.check(config, data)
         if let vae = config.vae {
             let c = try AutoencoderKLConfig(contentsOf: URL(fileURLWithPath: vae.path).appendingPathComponent("config.json"))
+            try config.checkLatentSize(vae: c, file: vae.path)
             latentScaling = (c.scalingFactor, c.shiftFactor)
         } else {
             latentScaling = (1, nil)
@@ -63,10 +68,8 @@ public final class Trainer {
         let stepsPerEpoch = max(1, data.count / (config.training.batchSize * config.training.gradientAccumulationSteps))
         totalSteps = config.training.maxSteps ?? (config.training.numEpochs ?? 1) * stepsPerEpoch
         schedule = try LRSchedule(name: o.lrSchedule, warmupSteps: o.warmupSteps, totalSteps: totalSteps)
-        var tk = tokenizer
-        tk.padding = nil
-        let (ids, mask) = try tk.encodeTensors([""], maxLength: config.textEncoder.maxLength)
-        emptyCaption = (try ids.to(device), try mask.to(device))
+        let empty = data.emptyCaption
+        emptyCaption = (try empty.ids.to(device), try empty.mask.to(device), try empty.text?.to(device))
         state = TrainerState(step: 0, epoch: 0, position: 0, rngState: "", configHash: config.architectureHash)
 
         if let resume {
@@ -152,18 +155,24 @@ public final class Trainer {
                 try logs.scalar("train/grad_norm", gradNorm, step: state.step)
                 try logs.scalar("train/it_per_sec", progress.rate(at: state.step), step: state.step)
             }
-            let sampleNow = config.run.sampleEvery > 0 && state.step % config.run.sampleEvery == 0
-            if (sampleNow || state.step == totalSteps) && !config.run.samplePrompts.isEmpty {
-                let grid = try sampleGrid()
-                let url = runDirectory.appendingPathComponent("samples/step-\(state.step).png")
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try PNG.write(grid, to: url)
-                try logs.image("samples", png: try PNG.encode(grid), width: grid.width, height: grid.height, step: state.step)
-            }
+            // The checkpoint first: a sample grid that fails must not cost the step's weights.
             let checkpointNow = config.run.checkpointEvery > 0 && state.step % config.run.checkpointEvery == 0
             if checkpointNow || state.step == totalSteps {
                 let url = try saveCheckpoint()
                 if !quiet { progress.message("checkpoint \(url.path)") }
+            }
+            let sampleNow = config.run.sampleEvery > 0 && state.step % config.run.sampleEvery == 0
+            if (sampleNow || state.step == totalSteps) && !config.run.samplePrompts.isEmpty {
+                do {
+                    let grid = try sampleGrid()
+                    let url = runDirectory.appendingPathComponent("samples/step-\(state.step).png")
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try PNG.write(grid, to: url)
+                    try logs.image("samples", png: try PNG.encode(grid), width: grid.width, height: grid.height, step: state.step)
+                } catch {
+                    // Sampling is a view of training, not part of it: say what failed and train on.
+                    progress.message("warning: the sample grid at step \(state.step) failed: \(error)")
+                }
             }
             try onStep?(state.step, stepLoss)
         }
@@ -182,7 +191,9 @@ public final class Trainer {
             let rows = try drop.reshaped(b, 1)
             ids = try Tensor.where(rows, emptyCaption.ids.expanded([b, ids.size(1)]), ids)
             mask = try Tensor.where(rows, emptyCaption.mask.expanded([b, mask.size(1)]), mask)
-            if let c = cached { cached = try c * (1 - drop.to(c.dtype)).reshaped(b, 1, 1) }
+            if let c = cached, let emptyText = emptyCaption.text {
+                cached = try Tensor.where(drop.reshaped(b, 1, 1), emptyText.expanded([b, c.size(1), c.size(2)]), c)
+            }
         }
         let context = try models.captionFeatures(ids: ids, mask: mask, cached: cached)
         let noise = try batch.x.randnLike()
@@ -232,8 +243,10 @@ public final class Trainer {
             try ema.copy(to: copy)
             target = copy
         }
-        return TextToImagePipeline(transformer: target.transformer, textEncoder: target.textEncoder, tokenizer: tokenizer,
-                                   maxLength: config.textEncoder.maxLength, device: device)
+        if frozen == nil { frozen = try DiffusionSetup.frozenParts(config, device: device) }
+        return TextToImagePipeline(transformer: target.transformer, textEncoder: target.textEncoder ?? frozen?.textEncoder,
+                                   tokenizer: tokenizer, maxLength: config.textEncoder.maxLength, vae: frozen?.vae,
+                                   device: device)
     }
 
     // MARK: Checkpoints

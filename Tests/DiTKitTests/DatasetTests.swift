@@ -13,7 +13,8 @@ struct DatasetTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let folder = dir.appendingPathComponent("data")
         try ShapesDatasetWriter.write(to: folder, count: 6, seed: 1)
-        // Damage it: a caption-less line, an unreadable PNG, a wrong-size image, a missing file, a non-JSON line.
+        // Damage it: a caption-less line, an unreadable PNG, a 20-pixel image (resized, not skipped), a missing file, a
+        // non-JSON line.
         try Data("not a png".utf8).write(to: folder.appendingPathComponent("000001.png"))
         try PNG.write(RGBImage(width: 20, height: 20), to: folder.appendingPathComponent("000002.png"))
         var lines = try String(contentsOf: folder.appendingPathComponent("metadata.jsonl"), encoding: .utf8)
@@ -25,20 +26,21 @@ struct DatasetTests {
 
         let manifest = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("cache"),
                                                  options: CachePreparer.Options(imageSize: 32, maxLength: 12))
-        #expect(manifest.count == 3, "\(manifest.skipped)")
-        #expect(manifest.skipped.count == 5)
+        #expect(manifest.count == 4, "\(manifest.skipped)")
+        #expect(manifest.skipped.count == 4)
         let all = manifest.skipped.joined(separator: "\n")
         #expect(all.contains("000003.png: no caption"))
         #expect(all.contains("gone.png: image file not found"))
         #expect(all.contains("line 8: not a JSON object"))
-        #expect(all.contains("000001.png") && all.contains("not a readable PNG"))
-        #expect(all.contains("000002.png: is 20×20, expected 32×32"))
+        #expect(all.contains("000001.png") && all.contains("not a PNG or JPEG image"))
+        #expect(manifest.skippedByReason == ["no caption in 'text'": 1, "image file not found": 1, "not a JSON object": 1,
+                                             "not a PNG or JPEG image": 1])
         let cache = try CachedDataset(directory: dir.appendingPathComponent("cache"))
-        #expect(cache.count == 3 && cache.samples.dtype == .uint8 && cache.inputIds.shape == [3, 12])
-        // With --resize the 20-pixel image is used.
-        var options = CachePreparer.Options(imageSize: 32, maxLength: 12)
-        options.resize = true
-        #expect(try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("cache2"), options: options).count == 4)
+        #expect(cache.count == 4 && cache.samples.dtype == .uint8 && cache.inputIds.shape == [4, 12])
+        // The 20-pixel image, blank white, came out 32 pixels wide and still white.
+        let white = try cache.samples[1]
+        let darkest = try white.to(.float32).min().item()
+        #expect(white.shape == [3, 32, 32] && darkest == 255)
     }
 
     @Test func missingMetadataIsAClearError() throws {
@@ -64,7 +66,7 @@ struct DatasetTests {
         let folder = try ImageFolder(directory: dir)
         var right = 0
         for item in folder.items.prefix(200) {
-            if ShapesAnalyzer.analyze(try PNG.read(item.file)) == ShapeAttributes(caption: item.caption) { right += 1 }
+            if ShapesAnalyzer.analyze(try PNG.read(item.file)) == ShapeAttributes(caption: item.captions[0]) { right += 1 }
         }
         #expect(right >= 198, "\(right) of 200")
     }

@@ -234,7 +234,7 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         ("euler with epsilon", ("name: test", "name: test\n  sampler: euler"), "run.sampler"),
         ("minilm without path", ("type: clip", "type: minilm"), "text_encoder.path"),
         ("image_size vs sample_size", ("image_size: 32", "image_size: 64"), "data.image_size"),
-        ("image_size with a VAE", ("training:", "vae:\n  path: models/vae\ntraining:"), "data.image_size"),
+        ("image_size with a VAE", ("  image_size: 32\n", "  image_size: 40\nvae:\n  path: models/vae\n"), "data.image_size"),
         ("bad device", ("name: test", "name: test\n  device: gpu"), "run.device"),
         ("missing required key", ("  hidden_size: 64\n", ""), "model.hidden_size"),
         ("missing section", ("scheduler:\n  objective: epsilon\n", ""), "scheduler"),
