@@ -18,7 +18,8 @@ public struct Tokenizer: Sendable {
     /// Applied by `encode(_:addSpecialTokens:)` and `encodeBatch(_:addSpecialTokens:)`; from the file's `padding`.
     public var padding: Padding?
     /// The id `encode(_:maxLength:)` pads with when none is passed: the file's `padding.pad_id`, else the id of a
-    /// special token spelled `[PAD]` or `<pad>` (what transformers' tokenizer_config names in those models).
+    /// special token spelled `[PAD]` or `<pad>` (what transformers' tokenizer_config names in those models), else
+    /// CLIP's `<|endoftext|>`.
     public var padId: Int?
 
     /// Reads a tokenizer.json file.
@@ -49,7 +50,9 @@ public struct Tokenizer: Sendable {
             postProcessor: root["post_processor"].isNull ? nil : try PostProcessor(json: root["post_processor"]),
             decoder: root["decoder"].isNull ? nil : try Decoder(json: root["decoder"]),
             addedTokens: added, truncation: try Truncation.read(root["truncation"]), padding: padding,
-            padId: padding?.padId ?? added.first { $0.special && ["[PAD]", "<pad>"].contains($0.content) }?.id)
+            padId: padding?.padId ?? added.first { $0.special && ["[PAD]", "<pad>"].contains($0.content) }?.id
+                // CLIP's tokenizer.json names no pad token; transformers pads CLIP with its end token.
+                ?? added.first { $0.special && $0.content == "<|endoftext|>" }?.id)
     }
 
     init(source: String, normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: TokenizerModel,

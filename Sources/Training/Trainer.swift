@@ -230,12 +230,13 @@ public final class Trainer {
                          labels: config.run.samplePrompts)
     }
 
+    /// The models a grid samples with. Building modules draws initial weights, so the training run's random stream
+    /// is saved and put back: a run that samples and one resumed from a checkpoint stay step for step the same.
     func samplingPipeline() throws -> TextToImagePipeline {
+        let rng = try Generator.globalState()
+        defer { try? Generator.setGlobalState(rng) }
         var target = models
         if let ema {
-            // Building the copy draws initial weights; keep the training run's random stream untouched.
-            let rng = try Generator.globalState()
-            defer { try? Generator.setGlobalState(rng) }
             // Sample with a copy that holds the averaged weights, leaving the trained ones untouched.
             let copy = DiffusionModels(transformer: try PixArtTransformer2DModel(models.transformer.config),
                                        textEncoder: models.textEncoder.map { CLIPTextModel($0.config) })

