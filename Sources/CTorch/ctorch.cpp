@@ -280,6 +280,21 @@ int ct_rng_set_state(ct_generator g, ct_tensor state) {
   });
 }
 
+ct_tensor ct_cuda_rng_get_state(int32_t index) {
+  CT_GUARD(nullptr, {
+    at::Generator gg = at::detail::getCUDAHooks().getDefaultGenerator(index);
+    std::lock_guard<std::mutex> lock(gg.mutex());
+    return wrap(gg.get_state());
+  });
+}
+int ct_cuda_rng_set_state(int32_t index, ct_tensor state) {
+  CT_STATUS({
+    at::Generator gg = at::detail::getCUDAHooks().getDefaultGenerator(index);
+    std::lock_guard<std::mutex> lock(gg.mutex());
+    gg.set_state(state->t);
+  });
+}
+
 // ---- grad mode, autocast ----
 bool ct_grad_enabled(void) { return at::GradMode::is_enabled(); }
 void ct_set_grad_enabled(bool on) { at::GradMode::set_enabled(on); }

@@ -34,38 +34,56 @@ public struct TextToImagePipeline {
         return (try textEncoder.captionFeatures(ids: i, mask: m), m)
     }
 
-    /// Images ([N, C, H, W] in [−1, 1]) for `prompts`, one per prompt, from noise drawn with `seed`.
+    /// Images ([N, C, H, W] in [−1, 1]) for `prompts`, one per prompt, from noise drawn with `seed` (or from
+    /// `initialNoise`, [N, C, h, w]). Guidance pushes away from `negativePrompt` (the empty caption by default: the
+    /// unconditional model). `batchSize` images at a time bound the memory; a deterministic sampler gives the same
+    /// images for any batch size.
     public func generate(_ prompts: [String], scheduler: any NoiseScheduler, steps: Int, guidanceScale: Double,
-                         seed: UInt64) throws -> Tensor {
+                         seed: UInt64, negativePrompt: String = "", batchSize: Int? = nil,
+                         initialNoise: Tensor? = nil) throws -> Tensor {
         guard !prompts.isEmpty else { throw TorchError("no prompts") }
         guard steps > 0 else { throw TorchError("steps must be positive, got \(steps)") }
         let config = transformer.config
-        let n = prompts.count
+        let n = prompts.count, shape = [n, config.inChannels, config.sampleSize, config.sampleSize]
+        let generator = try Generator(seed: seed)
+        let noise = try initialNoise ?? Tensor.randn(shape, generator: generator)
+        guard noise.shape == shape else { throw TorchError("initial noise must be \(shape), got \(noise.shape)") }
         return try withNoGrad {
             let modes = (transformer.training, textEncoder?.training ?? false)
             transformer.eval()
             textEncoder?.eval()
             defer { transformer.train(modes.0); textEncoder?.train(modes.1) }
-            let (cond, condMask) = try encode(prompts)
-            let (uncond, uncondMask) = try encode(Array(repeating: "", count: n))
-            let context = try Tensor.cat([uncond, cond]), mask = try Tensor.cat([uncondMask, condMask])
-            try scheduler.setTimesteps(steps)
-            let generator = try Generator(seed: seed)
-            var x = try Tensor.randn([n, config.inChannels, config.sampleSize, config.sampleSize], generator: generator)
-                .to(device)
-            x = try x * scheduler.initNoiseSigma
-            for t in scheduler.timestepValues {
-                let input = try Tensor.cat([x, x])
-                let ts = try Tensor.full([2 * n], t, dtype: scheduler.timesteps.dtype, device: device)
-                var out = try transformer(input, encoderHiddenStates: context, timestep: ts, encoderAttentionMask: mask)
-                if out.size(1) != config.inChannels { out = try out.slice(dim: 1, start: 0, end: config.inChannels) }
-                let halves = try out.chunked(2, dim: 0)
-                let guided = try halves[0] + guidanceScale * (halves[1] - halves[0])
-                x = try scheduler.step(guided, timestep: t, sample: x, generator: generator).prevSample
+            var images: [Tensor] = []
+            for start in stride(from: 0, to: n, by: max(1, batchSize ?? n)) {
+                let end = min(start + (batchSize ?? n), n)
+                images.append(try denoise(Array(prompts[start..<end]), from: try noise.slice(dim: 0, start: start, end: end),
+                                          negativePrompt: negativePrompt, scheduler: scheduler, steps: steps,
+                                          guidanceScale: guidanceScale, generator: generator))
             }
-            if let vae { x = try vae.decode(try vae.unscaled(x)) }
-            return try x.clamp(min: -1, max: 1)
+            return try Tensor.cat(images, dim: 0)
         }
+    }
+
+    /// Classifier-free guidance: uncond + scale·(cond − uncond) at every step, then the VAE's decoder.
+    private func denoise(_ prompts: [String], from noise: Tensor, negativePrompt: String, scheduler: any NoiseScheduler,
+                         steps: Int, guidanceScale: Double, generator: Generator) throws -> Tensor {
+        let config = transformer.config, n = prompts.count
+        let (cond, condMask) = try encode(prompts)
+        let (uncond, uncondMask) = try encode(Array(repeating: negativePrompt, count: n))
+        let context = try Tensor.cat([uncond, cond]), mask = try Tensor.cat([uncondMask, condMask])
+        try scheduler.setTimesteps(steps)
+        var x = try noise.to(device) * scheduler.initNoiseSigma
+        for t in scheduler.timestepValues {
+            let input = try Tensor.cat([x, x])
+            let ts = try Tensor.full([2 * n], t, dtype: scheduler.timesteps.dtype, device: device)
+            var out = try transformer(input, encoderHiddenStates: context, timestep: ts, encoderAttentionMask: mask)
+            if out.size(1) != config.inChannels { out = try out.slice(dim: 1, start: 0, end: config.inChannels) }
+            let halves = try out.chunked(2, dim: 0)
+            let guided = try halves[0] + guidanceScale * (halves[1] - halves[0])
+            x = try scheduler.step(guided, timestep: t, sample: x, generator: generator).prevSample
+        }
+        if let vae { x = try vae.decode(try vae.unscaled(x)) }
+        return try x.clamp(min: -1, max: 1)
     }
 
     /// The images as RGBImages.

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Models
 import Pipeline
+import Schedulers
 import Support
 import Tokenizers
 import Torch
@@ -46,16 +47,23 @@ public struct TrainedRun {
                             tokenizer: tokenizer, maxLength: config.textEncoder.maxLength, vae: vae, device: device)
     }
 
-    /// `dit generate`: `numImages` images per prompt as one labelled grid (a row per prompt when there are several
-    /// images each), with the config's sampler unless `sampler` overrides it.
-    public func generateGrid(_ prompts: [String], numImages: Int = 1, sampler: TrainConfig.Sampler? = nil, steps: Int,
-                             cfgScale: Double, seed: UInt64, labels: Bool = true) throws -> (grid: RGBImage, count: Int) {
+    /// `dit generate`: `numImages` images per prompt (prompt by prompt), with the config's sampler unless `sampler`
+    /// overrides it; `eta` is DDIM's noise weight (0: deterministic).
+    public func generate(_ prompts: [String], numImages: Int = 1, sampler: TrainConfig.Sampler? = nil, steps: Int,
+                         cfgScale: Double, seed: UInt64, negativePrompt: String = "", batchSize: Int? = nil,
+                         eta: Double = 0) throws -> [RGBImage] {
         let scheduler = try DiffusionSetup.sampler(config, override: sampler)
+        if let ddim = scheduler as? DDIMScheduler { ddim.eta = eta }
         let all = prompts.flatMap { Array(repeating: $0, count: numImages) }
-        let images = try TextToImagePipeline.images(
-            try pipeline.generate(all, scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed))
-        let grid = imageGrid(images, columns: numImages > 1 ? numImages : min(4, images.count),
-                             scale: max(1, 128 / config.data.imageSize), labels: labels ? all : nil)
-        return (grid, images.count)
+        return try TextToImagePipeline.images(
+            try pipeline.generate(all, scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed,
+                                  negativePrompt: negativePrompt, batchSize: batchSize))
+    }
+
+    /// The images of `generate` as one grid: a row per prompt when there are several images each, prompts as labels.
+    public func grid(_ images: [RGBImage], prompts: [String], numImages: Int = 1, labels: Bool = true) -> RGBImage {
+        imageGrid(images, columns: numImages > 1 ? numImages : min(4, images.count),
+                  scale: max(1, 128 / config.data.imageSize),
+                  labels: labels ? prompts.flatMap { Array(repeating: $0, count: numImages) } : nil)
     }
 }

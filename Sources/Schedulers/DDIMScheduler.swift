@@ -57,8 +57,9 @@ public final class DDIMScheduler: DDPMFamilyScheduler {
         let direction = try (1 - alphaProdPrev - stdDev.pow(2)).pow(0.5) * eps
         var prev = try alphaProdPrev.pow(0.5) * x0 + direction
         if eta > 0 {
-            let noise = try Tensor.randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device,
-                                         generator: generator)
+            let noise = try Tensor.randn(modelOutput.shape, dtype: modelOutput.dtype,
+                                         device: generator?.device ?? modelOutput.device, generator: generator)
+                .to(modelOutput.device)
             prev = try prev + stdDev * noise
         }
         return SchedulerStepOutput(prevSample: prev, predOriginalSample: x0)

@@ -169,7 +169,9 @@ public final class DDPMScheduler: DDPMFamilyScheduler {
         let sampleCoeff = try currentAlpha.pow(0.5) * betaProdPrev / betaProd
         var prev = try x0Coeff * x0 + sampleCoeff * sample
         if t > 0 {
-            let noise = try Tensor.randn(output.shape, dtype: output.dtype, device: output.device, generator: generator)
+            // Drawn where the generator lives, then moved (a CPU generator can seed a CUDA run).
+            let noise = try Tensor.randn(output.shape, dtype: output.dtype, device: generator?.device ?? output.device,
+                                         generator: generator).to(output.device)
             let v = try variance(t, predicted: predictedVariance)
             switch varianceType {
             case "fixed_small_log": prev = try prev + v * noise

@@ -106,7 +106,8 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
         var prev: Tensor
         if config.stochasticSampling {
             let x0 = try x - sigma * modelOutput
-            let noise = try Tensor.randn(x.shape, dtype: x.dtype, device: x.device, generator: generator)
+            let noise = try Tensor.randn(x.shape, dtype: x.dtype, device: generator?.device ?? x.device, generator: generator)
+                .to(x.device)
             prev = try (1.0 - sigmaNext) * x0 + sigmaNext * noise
         } else {
             prev = try x + (sigmaNext - sigma) * modelOutput

@@ -10,12 +10,17 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var position: Int
     /// The global CPU generator's state, base64.
     public var rngState: String
+    /// On CUDA runs, the training device's generator too (noise, timesteps and dropout are drawn there), base64.
+    public var cudaRngState: String?
     public var configHash: String
     public var loss: Double?
+    /// fp16 runs: the loss scaler's scale and growth tracker.
+    public var gradScaler: GradScaler.State?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, position, loss
-        case rngState = "rng_state", configHash = "config_hash"
+        case rngState = "rng_state", cudaRngState = "cuda_rng_state", configHash = "config_hash"
+        case gradScaler = "grad_scaler"
     }
 }
 

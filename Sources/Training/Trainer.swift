@@ -18,6 +18,8 @@ public final class Trainer {
     public let models: DiffusionModels
     public let optimizer: AdamW
     public let ema: EMA?
+    /// fp16 only: dynamic loss scaling (bf16 has float32's range and needs none).
+    public let scaler: GradScaler?
     let scheduler: any NoiseScheduler
     let schedule: LRSchedule
     let device: Device
@@ -64,6 +66,7 @@ public final class Trainer {
         optimizer = try AdamW(trainable, lr: o.learningRate, betas: (o.betas[0], o.betas[1]), eps: o.eps, weightDecay: o.weightDecay)
         let allModels = models
         ema = try o.emaDecay.map { try EMA(allModels, decay: $0) }
+        scaler = config.training.mixedPrecision == .fp16 ? GradScaler() : nil
         scheduler = try DiffusionSetup.trainingScheduler(config)
         let stepsPerEpoch = max(1, data.count / (config.training.batchSize * config.training.gradientAccumulationSteps))
         totalSteps = config.training.maxSteps ?? (config.training.numEpochs ?? 1) * stepsPerEpoch
@@ -132,7 +135,7 @@ public final class Trainer {
             var stepLoss = 0.0
             for _ in 0..<accumulation {
                 let loss = try microBatchLoss() / Double(accumulation)
-                try loss.backward()
+                try (scaler?.scaled(loss) ?? loss).backward()
                 stepLoss += try loss.item()
             }
             guard stepLoss.isFinite else {
@@ -140,9 +143,12 @@ public final class Trainer {
                 throw TorchError("loss became \(stepLoss) at step \(state.step + 1); training stopped. "
                     + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
             }
+            // fp16: unscale before clipping; an overflowed step is skipped and the scale backs off.
+            let overflow = try scaler?.unscale(params) ?? false
             let gradNorm = try config.optimizer.maxGradNorm.map { try clipGradNorm(params, maxNorm: $0) }
                 ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
-            try optimizer.step()
+            if !overflow { try optimizer.step() }
+            scaler?.update(foundInf: overflow)
             optimizer.zeroGrad()
             state.step += 1
             try ema?.update(step: state.step)
@@ -154,6 +160,7 @@ public final class Trainer {
                 try logs.scalar("train/lr", lr, step: state.step)
                 try logs.scalar("train/grad_norm", gradNorm, step: state.step)
                 try logs.scalar("train/it_per_sec", progress.rate(at: state.step), step: state.step)
+                if let scaler { try logs.scalar("train/loss_scale", scaler.scale, step: state.step) }
             }
             // The checkpoint first: a sample grid that fails must not cost the step's weights.
             let checkpointNow = config.run.checkpointEvery > 0 && state.step % config.run.checkpointEvery == 0
@@ -256,6 +263,10 @@ public final class Trainer {
     public func saveCheckpoint() throws -> URL {
         var s = state
         s.rngState = try Data(Generator.globalState().bytes()).base64EncodedString()
+        if case .cuda(let index) = device {
+            s.cudaRngState = try Data(Generator.cudaState(device: index).bytes()).base64EncodedString()
+        }
+        s.gradScaler = scaler?.state
         return try Checkpoint.save(to: checkpointsDirectory, step: state.step,
                                    model: Dictionary(models.stateDict(), uniquingKeysWith: { a, _ in a }),
                                    ema: ema?.stateDict(), optimizer: optimizer.stateDict(), state: s,
@@ -276,6 +287,10 @@ public final class Trainer {
             throw FileError(path: url.path, "trainer_state.json: rng_state is not base64")
         }
         try Generator.setGlobalState(try Tensor([UInt8](rng)))
+        if case .cuda(let index) = device, let saved = loaded.state.cudaRngState.flatMap({ Data(base64Encoded: $0) }) {
+            try Generator.setCUDAState(try Tensor([UInt8](saved)), device: index)
+        }
+        if let saved = loaded.state.gradScaler { scaler?.state = saved }
         state = loaded.state
         order = []
         // Rebuild the epoch's permutation without advancing past the saved position.

@@ -18,7 +18,11 @@ struct Generate: ParsableCommand {
     @Option(help: "Images per prompt.") var numImages = 1
     @Option(help: "ddim, ddpm (epsilon/v models) or euler (flow models); default: the config's sampler.")
     var sampler: TrainConfig.Sampler?
-    @Option(help: "Output PNG.") var output = "samples.png"
+    @Option(help: "Output PNG (the grid).") var output = "samples.png"
+    @Option(help: "Also write each image as its own PNG (000.png, 001.png, ...) in this folder.") var outputDir: String?
+    @Option(help: "Guide away from this prompt instead of the empty caption.") var negativePrompt = ""
+    @Option(help: "Images generated at once (default: all).") var batchSize: Int?
+    @Option(help: "DDIM's noise weight: 0 is deterministic, 1 is DDPM-like.") var eta = 0.0
     @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
     @Option(help: "cpu, cuda or cuda:N.") var device = Device.cpu
     @Flag(help: "Leave the prompts out of the grid.") var noLabels = false
@@ -26,10 +30,20 @@ struct Generate: ParsableCommand {
     func run() throws {
         guard !prompts.isEmpty else { throw ValidationError("give at least one prompt") }
         guard numImages >= 1 else { throw ValidationError("--num-images must be at least 1") }
+        guard batchSize.map({ $0 >= 1 }) ?? true else { throw ValidationError("--batch-size must be at least 1") }
+        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1]") }
         let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma, device: device)
-        let (grid, count) = try run.generateGrid(prompts, numImages: numImages, sampler: sampler, steps: steps,
-                                                 cfgScale: cfgScale, seed: seed, labels: !noLabels)
-        try PNG.write(grid, to: URL(fileURLWithPath: output))
-        print("wrote \(count) image(s) to \(output) (checkpoint \(run.checkpoint.lastPathComponent), \(noEma ? "raw" : "EMA") weights)")
+        let images = try run.generate(prompts, numImages: numImages, sampler: sampler, steps: steps, cfgScale: cfgScale,
+                                      seed: seed, negativePrompt: negativePrompt, batchSize: batchSize, eta: eta)
+        try PNG.write(run.grid(images, prompts: prompts, numImages: numImages, labels: !noLabels),
+                      to: URL(fileURLWithPath: output))
+        if let outputDir {
+            let dir = URL(fileURLWithPath: outputDir)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for (i, image) in images.enumerated() {
+                try PNG.write(image, to: dir.appendingPathComponent(String(format: "%03d.png", i)))
+            }
+        }
+        print("wrote \(images.count) image(s) to \(output) (checkpoint \(run.checkpoint.lastPathComponent), \(noEma ? "raw" : "EMA") weights)")
     }
 }

@@ -183,10 +183,14 @@ struct LatentPipelineTests {
 
         // Generation from the run: 32-pixel images decoded by the VAE.
         let trained = try TrainedRun(path: run)
-        let (image, count) = try trained.generateGrid(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1,
-                                                     labels: false)
+        let images = try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1)
+        let image = trained.grid(images, prompts: ["an astronaut"], numImages: 2, labels: false)
         // Two 32-pixel images at 4× scale with 2-pixel padding.
-        #expect(count == 2 && image.width == 2 * 128 + 3 * 2 && image.height == 128 + 2 * 2)
+        #expect(images.count == 2 && image.width == 2 * 128 + 3 * 2 && image.height == 128 + 2 * 2)
+        // One at a time gives the same images (DDIM with eta 0 is deterministic); a negative prompt changes them.
+        #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1, batchSize: 1) == images)
+        #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1,
+                                     negativePrompt: "a cup of coffee") != images)
     }
 
     /// COCO captions json → the same photographs with all their captions; `limit` picks a subset by seed.

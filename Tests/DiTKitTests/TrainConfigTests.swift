@@ -114,6 +114,19 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         #expect(shapes["caption_projection.linear_1.weight"] == [384, 768])
     }
 
+    /// Every shipped config loads, and the bf16 variant differs from the seed's fp16 one only in precision and name.
+    @Test func everyShippedConfigLoads() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: configsDirectory.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 3)
+        for file in files { _ = try TrainConfig.load(configsDirectory.appendingPathComponent(file)) }
+        var bf16 = try TrainConfig.load(configsDirectory.appendingPathComponent("rtx4090-256-bf16.yaml"))
+        let fp16 = try TrainConfig.load(configsDirectory.appendingPathComponent("rtx4090-256.yaml"))
+        #expect(bf16.training.mixedPrecision == .bf16 && fp16.training.mixedPrecision == .fp16)
+        bf16.training.mixedPrecision = .fp16
+        bf16.run.name = fp16.run.name
+        #expect(bf16 == fp16)
+    }
+
     @Test func defaultsAreFilledIn() throws {
         let c = try TrainConfig(yaml: minimalYAML, source: "minimal.yaml")
         let r = c.run

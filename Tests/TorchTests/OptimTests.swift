@@ -141,3 +141,62 @@ struct OptimTests {
         #expect(try q.grad!.floats() == [1, 1])
     }
 }
+
+@Suite("Loss scaling")
+struct GradScalerTests {
+    /// Step by step as torch.amp.GradScaler: the first scale (2^126) makes float32 gradients overflow, so steps are
+    /// skipped while it backs off; then it grows after every 2 good steps. Scales, skips and weights all agree.
+    @Test func matchesTorchGradScaler() throws {
+        manualSeed(0)
+        let model = Linear(4, 3)
+        let x = try Tensor.randn([8, 4]) * 100, y = try Tensor.randn([8, 3])
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inputs = dir.appendingPathComponent("in.safetensors"), out = dir.appendingPathComponent("out.safetensors")
+        try SafeTensors.save(["weight": model.weight, "bias": model.bias!, "x": x, "y": y], to: inputs.path)
+        let steps = 12
+        let report = try runPython("""
+            import sys, json, torch
+            import torch.nn.functional as F
+            from safetensors.torch import load_file, save_file
+            t = load_file(sys.argv[1])
+            model = torch.nn.Linear(4, 3)
+            with torch.no_grad():
+                model.weight.copy_(t["weight"]); model.bias.copy_(t["bias"])
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0)
+            scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 126, growth_interval=2)
+            scales, taken, weights = [], [], {}
+            for i in range(int(sys.argv[3])):
+                opt.zero_grad()
+                scaler.scale(F.mse_loss(model(t["x"]), t["y"])).backward()
+                scaler.unscale_(opt)
+                scaler.step(opt)
+                scaler.update()
+                scales.append(scaler.get_scale())
+                taken.append(int(opt.state[model.weight].get("step", torch.tensor(0.0)).item()))
+                weights[f"w{i}"] = model.weight.detach().clone()
+            save_file(weights, sys.argv[2])
+            print(json.dumps([scales, taken]))
+            """, arguments: [inputs.path, out.path, String(steps)])
+        let optimizer = try AdamW(model, lr: 1e-2, weightDecay: 0)
+        let scaler = GradScaler(initScale: 0x1p126, growthInterval: 2)
+        let reference = try SafeTensors.load(out.path)
+        var scales: [Double] = [], taken: [Int] = [], count = 0
+        for i in 0..<steps {
+            optimizer.zeroGrad()
+            try scaler.scaled(F.mseLoss(model(x), y)).backward()
+            let overflow = try scaler.unscale(model.parameters())
+            if !overflow {
+                try optimizer.step()
+                count += 1
+            }
+            scaler.update(foundInf: overflow)
+            scales.append(scaler.scale)
+            taken.append(count)
+            #expect(try maxAbsDiff(model.weight, reference.tensor("w\(i)")) <= 1e-6, "step \(i + 1)")
+        }
+        let python = try JSONDecoder().decode([[Double]].self, from: Data(report.utf8))
+        #expect(scales == python[0] && taken.map(Double.init) == python[1], "scales \(scales), steps taken \(taken)")
+        #expect(taken.first == 0 && zip(scales, scales.dropFirst()).contains { $1 > $0 }, "it backed off, then grew: \(scales)")
+    }
+}

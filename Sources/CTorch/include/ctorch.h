@@ -80,6 +80,9 @@ void ct_manual_seed(uint64_t seed);               /* CPU and every CUDA device *
 ct_generator ct_generator_new(int32_t dev, uint64_t seed);
 void ct_generator_free(ct_generator g);
 ct_tensor ct_rng_get_state(ct_generator g);       /* g NULL: the default CPU generator; a uint8 tensor */
+/* The default generator of CUDA device `index` (what randn on that device draws from); fails without CUDA. */
+ct_tensor ct_cuda_rng_get_state(int32_t index);
+int ct_cuda_rng_set_state(int32_t index, ct_tensor state);
 int ct_rng_set_state(ct_generator g, ct_tensor state);
 
 /* ---- grad mode, autocast ---- */
