@@ -6,7 +6,8 @@ import Torch
 /// `dit export --checkpoint PATH --diffusers DIR`.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a checkpoint as diffusers/transformers folders (transformer, scheduler, tokenizer, text_encoder).")
+        abstract: "Write a checkpoint as a diffusers pipeline directory (model_index.json, transformer, scheduler, "
+            + "tokenizer, text_encoder, vae).")
 
     @Option(help: "A checkpoint or run directory.") var checkpoint: String
     @Option(help: "Output directory.") var diffusers: String
@@ -14,7 +15,15 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma)
-        let parts = try DiffusersExport.export(run, to: URL(fileURLWithPath: diffusers))
-        print("exported \(run.checkpoint.lastPathComponent) (\(noEma ? "raw" : "EMA") weights) to \(diffusers): \(parts.joined(separator: ", "))")
+        let result = try DiffusersExport.export(run, to: URL(fileURLWithPath: diffusers))
+        print("exported \(run.checkpoint.lastPathComponent) (\(noEma ? "raw" : "EMA") weights) to \(diffusers): "
+            + result.parts.joined(separator: ", "))
+        if result.pipeline {
+            print("load it in Python: DiffusionPipeline.from_pretrained(\"\(diffusers)\") (a PixArtAlphaPipeline; call it "
+                + "with use_resolution_binning=False, clean_caption=False, max_sequence_length=\(run.config.textEncoder.maxLength))")
+        } else {
+            print("a pixel-space run has no VAE, which PixArtAlphaPipeline needs: load the parts one by one, e.g. "
+                + "PixArtTransformer2DModel.from_pretrained(\"\(diffusers)/transformer\")")
+        }
     }
 }

@@ -187,6 +187,35 @@ struct LatentPipelineTests {
         let image = trained.grid(images, prompts: ["an astronaut"], numImages: 2, labels: false)
         // Two 32-pixel images at 4× scale with 2-pixel padding.
         #expect(images.count == 2 && image.width == 2 * 128 + 3 * 2 && image.height == 128 + 2 * 2)
+        // diffusers builds a PixArtAlphaPipeline from the export and reproduces our images from the same latents.
+        let export = dir.appendingPathComponent("export-\(encoderType)")
+        let exported = try DiffusersExport.export(trained, to: export)
+        #expect(exported.pipeline && exported.parts.sorted() == ["scheduler", "text_encoder", "tokenizer", "transformer", "vae"])
+        let noise = try Tensor.randn([2, 4, 16, 16], generator: Generator(seed: 9))
+        let prompts = ["an astronaut", "a tabby cat looking up"]
+        let ours = try withNoGrad {
+            try trained.pipeline.generate(prompts, scheduler: DiffusionSetup.sampler(trained.config), steps: 3,
+                                          guidanceScale: 3, seed: 0, initialNoise: noise)
+        }
+        let io = dir.appendingPathComponent("pipeline-\(encoderType).safetensors")
+        try SafeTensors.save(["latents": noise], to: io.path)
+        let report = try runPython("""
+            import sys, json, torch
+            from diffusers import DiffusionPipeline
+            from safetensors.torch import load_file, save_file
+            pipe = DiffusionPipeline.from_pretrained(sys.argv[1])
+            latents = load_file(sys.argv[2])["latents"]
+            with torch.no_grad():
+                images = pipe(json.loads(sys.argv[3]), num_inference_steps=3, guidance_scale=3.0, latents=latents,
+                              output_type="pt", use_resolution_binning=False, clean_caption=False,
+                              max_sequence_length=16).images
+            save_file({"images": images.contiguous()}, sys.argv[2])
+            print(type(pipe).__name__, type(pipe.text_encoder).__name__)
+            """, arguments: [export.path, io.path, String(decoding: try JSONEncoder().encode(prompts), as: UTF8.self)])
+        #expect(report.hasPrefix("PixArtAlphaPipeline"), "\(report)")
+        let theirs = try SafeTensors.load(io.path).tensor("images")  // [0, 1]
+        #expect(try maxAbsDiff((ours + 1) / 2, theirs) <= 1e-4)
+
         // One at a time gives the same images (DDIM with eta 0 is deterministic); a negative prompt changes them.
         #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1, batchSize: 1) == images)
         #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1,

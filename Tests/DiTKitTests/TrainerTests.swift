@@ -189,8 +189,8 @@ struct ExportTests {
         try trainer.train()
         let run = try TrainedRun(path: trainer.runDirectory)
         let out = dir.appendingPathComponent("exported")
-        let parts = try DiffusersExport.export(run, to: out)
-        #expect(parts == ["transformer", "scheduler", "tokenizer", "text_encoder"])
+        let exported = try DiffusersExport.export(run, to: out)
+        #expect(exported.parts == ["transformer", "scheduler", "tokenizer", "text_encoder"] && !exported.pipeline)
 
         let (ids, mask) = try run.tokenizer.encodeTensors(["a small red circle at the top left", ""], maxLength: 12)
         let context = try withNoGrad { try run.models.captionFeatures(ids: ids, mask: mask, cached: nil) }
