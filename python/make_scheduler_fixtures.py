@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values of diffusers' DDPM, DDIM and flow-matching schedulers for the Swift parity tests:
+"""Reference values of diffusers' DDPM, DDIM, DPM-Solver++ and flow-matching schedulers for the Swift parity tests:
 Tests/Fixtures/schedulers/<case>/{scheduler_config.json, data.safetensors}.
 
 data.safetensors holds the schedule (betas, alphas_cumprod or sigmas), the inference timesteps, a whole sampling
@@ -13,7 +13,7 @@ import sys
 import shutil
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, FlowMatchEulerDiscreteScheduler
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # fixture_io beside this script
@@ -52,6 +52,29 @@ CASES = {
     "flow_inverted": (FlowMatchEulerDiscreteScheduler, dict(invert_sigmas=True), dict(steps=6)),
     "flow_terminal": (FlowMatchEulerDiscreteScheduler, dict(shift=3.0, shift_terminal=0.1), dict(steps=8)),
     "flow_stochastic": (FlowMatchEulerDiscreteScheduler, dict(stochastic_sampling=True), dict(steps=6)),
+    # DPM-Solver++ (PixArt-α's default sampler) and its variants.
+    "dpm_default": (DPMSolverMultistepScheduler, {}, dict(steps=10)),
+    "dpm_order3_heun_trailing_v": (DPMSolverMultistepScheduler, dict(solver_order=3, solver_type="heun",
+                                                                     timestep_spacing="trailing",
+                                                                     prediction_type="v_prediction"), dict(steps=20)),
+    "dpm_order1_leading_sigma_min": (DPMSolverMultistepScheduler, dict(solver_order=1, timestep_spacing="leading",
+                                                                       steps_offset=1, final_sigmas_type="sigma_min"),
+                                     dict(steps=8)),
+    "dpm_dpmsolver_scaled_euler_final": (DPMSolverMultistepScheduler, dict(algorithm_type="dpmsolver",
+                                                                           final_sigmas_type="sigma_min",
+                                                                           beta_schedule="scaled_linear", beta_start=0.00085,
+                                                                           beta_end=0.012, euler_at_final=True,
+                                                                           solver_order=3), dict(steps=12)),
+    "dpm_sde_heun": (DPMSolverMultistepScheduler, dict(algorithm_type="sde-dpmsolver++", solver_type="heun"),
+                     dict(steps=8)),
+    "dpm_zero_snr_sample_threshold": (DPMSolverMultistepScheduler, dict(rescale_betas_zero_snr=True,
+                                                                        prediction_type="sample", thresholding=True,
+                                                                        timestep_spacing="trailing"), dict(steps=6)),
+    "dpm_cosine_clipped_learned": (DPMSolverMultistepScheduler, dict(beta_schedule="squaredcos_cap_v2",
+                                                                     lambda_min_clipped=-5.1, solver_order=3,
+                                                                     variance_type="learned_range",
+                                                                     lower_order_final=False),
+                                   dict(steps=16, learned=True)),
 }
 
 

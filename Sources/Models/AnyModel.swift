@@ -15,7 +15,7 @@ public enum AnyModel {
     public static func load(from directory: URL, device: Device = .cpu) throws -> AnyModel {
         let configURL = directory.appendingPathComponent("config.json")
         let kind = try ConfigClass.load(configURL)
-        let (className, modelType, architectures) = (kind.className, kind.modelType, kind.architectures ?? [])
+        let (className, modelType, architectures) = (kind.className, kind.modelType, kind.architectures)
         switch (className, modelType) {
         case (PixArtTransformer2DConfig.className?, _):
             return .transformer(try PixArtTransformer2DModel.load(from: directory, device: device))

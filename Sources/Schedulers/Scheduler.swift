@@ -59,11 +59,13 @@ public func loadScheduler(from url: URL) throws -> any NoiseScheduler {
         return name == DDPMScheduler.className ? try DDPMScheduler(config) : try DDIMScheduler(config)
     case FlowMatchEulerDiscreteScheduler.className?:
         return try FlowMatchEulerDiscreteScheduler(try .load(file))
+    case DPMSolverMultistepScheduler.className?:
+        return try DPMSolverMultistepScheduler(try .load(file))
     case nil:
         throw ConfigError(file: file.path, key: "_class_name", "missing (expected the scheduler's class name)")
     case let name?:
         throw ConfigError(file: file.path, key: "_class_name", "'\(name)' is not supported (expected "
-            + "DDPMScheduler, DDIMScheduler or FlowMatchEulerDiscreteScheduler)")
+            + "DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler or FlowMatchEulerDiscreteScheduler)")
     }
 }
 

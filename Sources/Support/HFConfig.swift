@@ -55,7 +55,11 @@ extension HFConfig {
         var merged = try Self.encode(Self())
         for (key, value) in file where keys.contains(key) { merged[key] = value }
         do {
-            self = try JSONDecoder().decode(Self.self, from: Data(JSONValue.object(merged).serialized().utf8))
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+                positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+            let text = JSONValue.object(merged).nonFiniteNumbers(asStrings: true).serialized()
+            self = try decoder.decode(Self.self, from: Data(text.utf8))
         } catch let error as DecodingError {
             throw ConfigError(decoding: error, in: file, path: path)
         }
@@ -84,7 +88,11 @@ extension HFConfig {
     }
 
     private static func encode(_ config: Self) throws -> JSONObject {
-        guard case .object(let object) = try JSONValue.parse([UInt8](JSONEncoder().encode(config))) else { return [:] }
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        guard case .object(let object) = try JSONValue.parse([UInt8](encoder.encode(config))).nonFiniteNumbers(asStrings: false)
+        else { return [:] }
         return object
     }
 }
@@ -164,17 +172,36 @@ public struct ConfigChecks {
 
 /// The keys of a config file that name what it configures: diffusers' `_class_name`, transformers' `model_type`
 /// and `architectures`.
-public struct ConfigClass: Decodable {
-    public let className: String?, modelType: String?, architectures: [String]?
-    enum CodingKeys: String, CodingKey {
-        case className = "_class_name", modelType = "model_type", architectures
-    }
+public struct ConfigClass {
+    public let className: String?, modelType: String?, architectures: [String]
 
     public static func load(_ url: URL) throws -> ConfigClass {
-        do {
-            return try JSONDecoder().decode(ConfigClass.self, from: Data(contentsOf: url))
-        } catch {
-            throw ConfigError(file: url.path, "cannot read the class it configures: \(error)")
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ConfigError(file: url.path, "cannot read the file (missing or unreadable)")
+        }
+        // The strict reader: it also takes the bare -Infinity that Python writes into scheduler configs.
+        guard case .object(let o)? = try? JSONValue.parse([UInt8](data)) else {
+            throw ConfigError(file: url.path, "not a JSON object")
+        }
+        func string(_ key: String) -> String? { if case .string(let s)? = o[key] { s } else { nil } }
+        let architectures: [String] = if case .array(let items)? = o["architectures"] {
+            items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        } else { [] }
+        return ConfigClass(className: string("_class_name"), modelType: string("model_type"), architectures: architectures)
+    }
+}
+
+extension JSONValue {
+    /// Python writes ±inf and NaN bare (`-Infinity`); JSONDecoder/JSONEncoder take them as strings. Converts between
+    /// the two spellings everywhere in the value.
+    func nonFiniteNumbers(asStrings: Bool) -> JSONValue {
+        let names: Set = ["Infinity", "-Infinity", "NaN"]
+        switch self {
+        case .number(let text) where asStrings && names.contains(text): return .string(text)
+        case .string(let text) where !asStrings && names.contains(text): return .number(text)
+        case .array(let items): return .array(items.map { $0.nonFiniteNumbers(asStrings: asStrings) })
+        case .object(let o): return .object(JSONObject(o.members.map { ($0.key, $0.value.nonFiniteNumbers(asStrings: asStrings)) }))
+        default: return self
         }
     }
 }

@@ -75,8 +75,14 @@ public enum DiffusionSetup {
         case .euler:
             guard c.scheduler.objective == .flow else { throw TorchError("the euler sampler needs the flow objective") }
             return try scheduler(c, className: FlowMatchEulerDiscreteScheduler.className)
-        case .ddim, .ddpm:
+        case .ddim, .ddpm, .dpmSolver:
             guard c.scheduler.objective != .flow else { throw TorchError("a flow model samples with --sampler euler") }
+            if kind == .dpmSolver {
+                var dpm = DPMSolverMultistepSchedulerConfig()
+                (dpm.numTrainTimesteps, dpm.betaSchedule) = (c.scheduler.numTrainTimesteps, c.scheduler.betaSchedule)
+                dpm.predictionType = c.scheduler.objective == .vPrediction ? .vPrediction : .epsilon
+                return try DPMSolverMultistepScheduler(dpm)
+            }
             return try scheduler(c, className: kind == .ddim ? DDIMScheduler.className : DDPMScheduler.className)
         }
     }

@@ -16,7 +16,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Classifier-free guidance scale (1 = none).") var cfgScale = 4.0
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Images per prompt.") var numImages = 1
-    @Option(help: "ddim, ddpm (epsilon/v models) or euler (flow models); default: the config's sampler.")
+    @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
     var sampler: TrainConfig.Sampler?
     @Option(help: "Output PNG (the grid).") var output = "samples.png"
     @Option(help: "Also write each image as its own PNG (000.png, 001.png, ...) in this folder.") var outputDir: String?

@@ -216,6 +216,9 @@ struct LatentPipelineTests {
         let theirs = try SafeTensors.load(io.path).tensor("images")  // [0, 1]
         #expect(try maxAbsDiff((ours + 1) / 2, theirs) <= 1e-4)
 
+        // DPM-Solver++ samples the same model (PixArt-α's default sampler).
+        #expect(try trained.generate(["an astronaut"], sampler: .dpmSolver, steps: 3, cfgScale: 3, seed: 1).count == 1)
+
         // One at a time gives the same images (DDIM with eta 0 is deterministic); a negative prompt changes them.
         #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1, batchSize: 1) == images)
         #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1,

@@ -10,7 +10,7 @@ let schedulerCases = (try? FileManager.default.contentsOfDirectory(
 
 @Suite("Schedulers vs diffusers", .serialized)
 struct SchedulerTests {
-    @Test func fixturesArePresent() { #expect(schedulerCases.count >= 18) }
+    @Test func fixturesArePresent() { #expect(schedulerCases.count >= 25) }
 
     @Test(arguments: schedulerCases)
     func matchesDiffusers(_ name: String) throws {
@@ -36,6 +36,9 @@ struct SchedulerTests {
             try exact(ddim.betas, "betas")
             try exact(ddim.alphasCumprod, "alphas_cumprod")
             ddim.eta = Double(file.metadata["eta"]!)!
+        } else if let dpm = scheduler as? DPMSolverMultistepScheduler {
+            try exact(dpm.betas, "betas")
+            try exact(dpm.alphasCumprod, "alphas_cumprod")
         }
         if let flow = scheduler as? FlowMatchEulerDiscreteScheduler {
             try exact(flow.sigmas, "train_sigmas")

@@ -72,7 +72,8 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
     }
 }
 
-/// A strict RFC 8259 reader over UTF-8 bytes that the caller has already validated.
+/// A strict RFC 8259 reader over UTF-8 bytes that the caller has already validated, plus the one extension Python's
+/// json module writes: `Infinity`, `-Infinity` and `NaN` (diffusers saves lambda_min_clipped = -inf that way).
 struct JSONReader {
     private let bytes: [UInt8]
     private var pos = 0
@@ -114,6 +115,11 @@ struct JSONReader {
         case UInt8(ascii: "t"): try expect("true"); return .bool(true)
         case UInt8(ascii: "f"): try expect("false"); return .bool(false)
         case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "I"): try expect("Infinity"); return .number("Infinity")
+        case UInt8(ascii: "N"): try expect("NaN"); return .number("NaN")
+        case UInt8(ascii: "-") where pos + 1 < bytes.count && bytes[pos + 1] == UInt8(ascii: "I"):
+            try expect("-Infinity")
+            return .number("-Infinity")
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw fail("unexpected character '\(Unicode.Scalar(b))'")
         }
