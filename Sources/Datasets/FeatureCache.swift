@@ -211,56 +211,77 @@ public enum CachePreparer {
         try SafeTensors.save(empty.tensors, metadata: ["source": "dit prepare"],
                              to: output.appendingPathComponent("empty_caption.safetensors").path)
 
-        var shards: [String] = [], records: [CaptionRecord] = [], shard = ShardBuffer()
-        var sampleShape: [Int] = [], kept = 0, captionCount = 0, truncated = 0
-        func flush() throws {
-            guard !shard.isEmpty else { return }
-            let name = String(format: "shard-%05d.safetensors", shards.count)
-            try SafeTensors.save(try shard.tensors(), metadata: ["source": "dit prepare"],
-                                 to: output.appendingPathComponent(name).path)
-            shards.append(name)
-            shard = ShardBuffer()
+        // Shards are written as they fill and listed in progress.json, so an interrupted prepare (Ctrl-C, a crash, a
+        // full disk) continues after the last complete shard when run again with the same data and settings.
+        let journalURL = output.appendingPathComponent("progress.json")
+        let fingerprint = fnv1a64(([tokenizerText, "\(o.imageSize) \(o.maxLength) \(o.flip) \(o.shardSize) \(o.vaeDType)",
+                                    o.vae.map { "\($0.config)" } ?? "pixels",
+                                    o.textEncoder.map { "\(type(of: $0)) \($0.featureWidth)" } ?? "no encoder"]
+            + items.map { ([$0.file.path] + $0.captions).joined(separator: "\u{1}") }).joined(separator: "\n"))
+        var journal = PrepareJournal(fingerprint: fingerprint, shards: [])
+        if let data = FileManager.default.contents(atPath: journalURL.path),
+           let saved = try? JSONDecoder().decode(PrepareJournal.self, from: data), saved.fingerprint == fingerprint,
+           saved.shards.allSatisfy({ $0.name.isEmpty || FileManager.default.fileExists(atPath: output.appendingPathComponent($0.name).path) }) {
+            journal = saved
         }
-        for batchStart in stride(from: 0, to: items.count, by: max(1, o.batchSize)) {
-            var images: [Tensor] = [], batchItems: [CaptionedImage] = []
-            for item in items[batchStart..<min(batchStart + o.batchSize, items.count)] {
-                do {
-                    images.append(try ImageTransform.resizedAndCropped(RGBImage(contentsOf: item.file), to: o.imageSize))
-                    batchItems.append(item)
-                } catch let error as FileError {
-                    skipped.append(SkippedItem(item: item.file.lastPathComponent, reason: error.message))
-                }
-            }
-            if !images.isEmpty {
-                let x = try Tensor.stack(images)
-                if let vae = o.vae {
-                    let posterior = try encodeChecked(x, vae: vae, o)
-                    shard.add("latent_mean", posterior.mean)
-                    shard.add("latent_logvar", posterior.logvar)
-                    if o.flip {
-                        let mirrored = try encodeChecked(try x.flipped([3]), vae: vae, o)
-                        shard.add("latent_mean_flipped", mirrored.mean)
-                        shard.add("latent_logvar_flipped", mirrored.logvar)
+        var next = journal.shards.last?.end ?? 0
+        while next < items.count {
+            let end = min(next + max(1, o.shardSize), items.count)
+            var shard = ShardBuffer(), record = ShardRecord(name: "", end: end)
+            for batchStart in stride(from: next, to: end, by: max(1, o.batchSize)) {
+                var images: [Tensor] = [], batchItems: [CaptionedImage] = []
+                for item in items[batchStart..<min(batchStart + o.batchSize, end)] {
+                    do {
+                        images.append(try ImageTransform.resizedAndCropped(RGBImage(contentsOf: item.file), to: o.imageSize))
+                        batchItems.append(item)
+                    } catch let error as FileError {
+                        record.skipped.append(SkippedItem(item: item.file.lastPathComponent, reason: error.message))
                     }
-                    sampleShape = Array(posterior.mean.shape.dropFirst())
-                } else {
-                    shard.add("pixels", try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8))
-                    sampleShape = Array(x.shape.dropFirst())
                 }
-                let captions = batchItems.flatMap(\.captions)
-                let encoded = try encoder(captions)
-                truncated += encoded.truncated
-                for (k, v) in encoded.tensors { shard.add(k, v) }
-                shard.add("caption_counts", try Tensor(batchItems.map { Int64($0.captions.count) }))
-                records += batchItems.map { CaptionRecord(fileName: $0.file.lastPathComponent, captions: $0.captions) }
-                kept += batchItems.count
-                captionCount += captions.count
-                shard.images += batchItems.count
-                if shard.images >= o.shardSize { try flush() }
+                if !images.isEmpty {
+                    let x = try Tensor.stack(images)
+                    if let vae = o.vae {
+                        let posterior = try encodeChecked(x, vae: vae, o)
+                        shard.add("latent_mean", posterior.mean)
+                        shard.add("latent_logvar", posterior.logvar)
+                        if o.flip {
+                            let mirrored = try encodeChecked(try x.flipped([3]), vae: vae, o)
+                            shard.add("latent_mean_flipped", mirrored.mean)
+                            shard.add("latent_logvar_flipped", mirrored.logvar)
+                        }
+                        record.sampleShape = Array(posterior.mean.shape.dropFirst())
+                    } else {
+                        shard.add("pixels", try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8))
+                        record.sampleShape = Array(x.shape.dropFirst())
+                    }
+                    let encoded = try encoder(batchItems.flatMap(\.captions))
+                    record.truncated += encoded.truncated
+                    for (k, v) in encoded.tensors { shard.add(k, v) }
+                    shard.add("caption_counts", try Tensor(batchItems.map { Int64($0.captions.count) }))
+                    record.records += batchItems.map { CaptionRecord(fileName: $0.file.lastPathComponent, captions: $0.captions) }
+                }
+                progress(min(batchStart + o.batchSize, end), items.count, Date().timeIntervalSince(start))
             }
-            progress(min(batchStart + o.batchSize, items.count), items.count, Date().timeIntervalSince(start))
+            if !shard.isEmpty {
+                record.name = String(format: "shard-%05d.safetensors", journal.shards.count)
+                try SafeTensors.save(try shard.tensors(), metadata: ["source": "dit prepare"],
+                                     to: output.appendingPathComponent(record.name).path)
+            }
+            journal.shards.append(record)
+            try AtomicFile.writeJSON(journal, to: journalURL)
+            // Lets tests stop a prepare between shards (an interruption at a known point).
+            if let stop = ProcessInfo.processInfo.environment["DITKIT_PREPARE_STOP_AFTER_SHARDS"].flatMap(Int.init),
+               journal.shards.count == stop {
+                throw FileError(path: output.path, "stopped after \(stop) shards (DITKIT_PREPARE_STOP_AFTER_SHARDS)")
+            }
+            next = end
         }
-        try flush()
+        let records = journal.shards.flatMap(\.records)
+        skipped += journal.shards.flatMap(\.skipped)
+        let kept = records.count, captionCount = records.map(\.captions.count).reduce(0, +)
+        let shards = journal.shards.map(\.name).filter { !$0.isEmpty }
+        let sampleShape = journal.shards.last { !$0.sampleShape.isEmpty }?.sampleShape ?? []
+        let truncated = journal.shards.map(\.truncated).reduce(0, +)
         guard kept > 0 else {
             throw FileError(path: source, "no usable images: \(skipped.prefix(5).map(\.description).joined(separator: "; "))")
         }
@@ -273,6 +294,7 @@ public enum CachePreparer {
             skippedByReason: Dictionary(skipped.map { (reasonKind($0.reason), 1) }, uniquingKeysWith: +),
             truncatedCaptions: truncated, source: source)
         try AtomicFile.writeJSON(manifest, to: output.appendingPathComponent("manifest.json"))
+        try? FileManager.default.removeItem(at: journalURL)
         return manifest
     }
 
@@ -293,10 +315,26 @@ public enum CachePreparer {
     }
 }
 
+/// progress.json: the shards of an unfinished prepare, for the settings and data of `fingerprint`.
+struct PrepareJournal: Codable {
+    let fingerprint: String
+    var shards: [ShardRecord]
+}
+
+/// One finished shard: its file ("" when every image in it was skipped) and what it holds.
+struct ShardRecord: Codable {
+    var name: String
+    /// The index of the first item after this shard.
+    let end: Int
+    var records: [CaptionRecord] = []
+    var skipped: [SkippedItem] = []
+    var truncated = 0
+    var sampleShape: [Int] = []
+}
+
 /// Tensors of one shard, gathered batch by batch.
 private struct ShardBuffer {
     var parts: [String: [Tensor]] = [:]
-    var images = 0
     var isEmpty: Bool { parts.isEmpty }
     mutating func add(_ key: String, _ t: Tensor) { parts[key, default: []].append(t) }
     func tensors() throws -> [String: Tensor] { try parts.mapValues { try Tensor.cat($0, dim: 0) } }

@@ -9,7 +9,7 @@ public struct CaptionedImage: Sendable, Equatable {
 }
 
 /// A metadata row or image that was left out, and why; `reason` is what the skipped summary counts.
-public struct SkippedItem: Sendable, CustomStringConvertible {
+public struct SkippedItem: Codable, Sendable, CustomStringConvertible {
     public let item: String
     public let reason: String
     public init(item: String, reason: String) {

@@ -67,11 +67,22 @@ public enum PNG {
         let ok = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, data.count) }
         guard ok != 0 else { throw ImageError(path: source, "not a readable PNG (\(message(image)))") }
         defer { png_image_free(&image) }
-        image.format = UInt32(PNG_FORMAT_RGB)
         let width = Int(image.width), height = Int(image.height)
         guard width > 0, height > 0, width * height <= 1 << 28 else {
             throw ImageError(path: source, "unsupported size \(width)×\(height)")
         }
+        // libpng's simplified API takes 16-bit samples for linear light and would gamma-encode them on the way to
+        // 8 bits (a mid grey comes out at 186); read them as stored and keep the high byte, as Pillow does.
+        if image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {
+            image.format = UInt32(PNG_FORMAT_RGB) | UInt32(PNG_FORMAT_FLAG_LINEAR)
+            var wide = [UInt16](repeating: 0, count: width * height * 3)
+            let done = wide.withUnsafeMutableBytes {
+                png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil)
+            }
+            guard done != 0 else { throw ImageError(path: source, "corrupt PNG data (\(message(image)))") }
+            return RGBImage(width: width, height: height, pixels: wide.map { UInt8($0 >> 8) })
+        }
+        image.format = UInt32(PNG_FORMAT_RGB)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         let done = pixels.withUnsafeMutableBytes {
             png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil)

@@ -43,6 +43,58 @@ struct DatasetTests {
         #expect(white.shape == [3, 32, 32] && darkest == 255)
     }
 
+    /// A prepare stopped between shards continues after the last complete one, and ends with the same cache as an
+    /// uninterrupted run.
+    @Test func interruptedPrepareResumes() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let folder = dir.appendingPathComponent("data")
+        try ShapesDatasetWriter.write(to: folder, count: 10, seed: 4)
+        var options = CachePreparer.Options(imageSize: 32, maxLength: 12)
+        options.shardSize = 3
+        let whole = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("whole"), options: options)
+
+        let cut = dir.appendingPathComponent("cut")
+        setenv("DITKIT_PREPARE_STOP_AFTER_SHARDS", "2", 1)
+        #expect(throws: FileError.self) { try CachePreparer.prepare(imageFolder: folder, output: cut, options: options) }
+        unsetenv("DITKIT_PREPARE_STOP_AFTER_SHARDS")
+        #expect(FileManager.default.fileExists(atPath: cut.appendingPathComponent("progress.json").path))
+        #expect(!FileManager.default.fileExists(atPath: cut.appendingPathComponent("manifest.json").path))
+        var firstReport: Int?
+        let resumed = try CachePreparer.prepare(imageFolder: folder, output: cut, options: options) { done, _, _ in
+            if firstReport == nil { firstReport = done }
+        }
+        #expect(firstReport == 9, "the first 6 images (2 shards) are not encoded again")
+        #expect(resumed == whole && resumed.shards.count == 4)
+        #expect(!FileManager.default.fileExists(atPath: cut.appendingPathComponent("progress.json").path))
+        let a = try CachedDataset(directory: dir.appendingPathComponent("whole")), b = try CachedDataset(directory: cut)
+        #expect(try maxAbsDiff(a.samples, b.samples) == 0 && maxAbsDiff(a.inputIds, b.inputIds) == 0)
+        #expect(try a.captions() == b.captions())
+    }
+
+    /// Captions longer than max_length are cut and counted; a 16-bit PNG is read at 8 bits.
+    @Test func longCaptionsAndSixteenBitImages() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let folder = dir.appendingPathComponent("data")
+        try ShapesDatasetWriter.write(to: folder, count: 2, seed: 5)
+        _ = try runPython("""
+            import sys, numpy
+            from PIL import Image
+            levels = numpy.array([[0, 32768, 65535] * 8] * 24, dtype=numpy.uint16)
+            Image.fromarray(levels).save(sys.argv[1] + "/deep.png")  # 16-bit grayscale
+            """, arguments: [folder.path])
+        let deep = try RGBImage(contentsOf: folder.appendingPathComponent("deep.png"))
+        #expect(deep.width == 24 && deep.height == 24 && deep[0, 0] == (0, 0, 0) && deep[2, 5] == (255, 255, 255))
+        #expect(Swift.abs(Int(deep[1, 0].0) - 128) <= 1)
+        let long = Array(repeating: "a small red circle at the top left", count: 6).joined(separator: " and ")
+        try FileHandle(forWritingTo: folder.appendingPathComponent("metadata.jsonl")).seekToEndAndWrite(
+            #"{"file_name": "deep.png", "text": "\#(long)"}"# + "\n")
+        let manifest = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("cache"),
+                                                 options: CachePreparer.Options(imageSize: 32, maxLength: 12))
+        #expect(manifest.count == 3 && manifest.truncatedCaptions == 1)
+    }
+
     @Test func missingMetadataIsAClearError() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -89,5 +141,13 @@ struct DatasetTests {
         #expect(reference == ids)
         #expect(ids[1].count == 13, "each of the 11 Chinese characters is a word, plus the two special tokens: \(ids[1])")
         #expect(!ids.joined().contains(1), "no unknown words")
+    }
+}
+
+extension FileHandle {
+    fileprivate func seekToEndAndWrite(_ text: String) throws {
+        try seekToEnd()
+        try write(contentsOf: Data(text.utf8))
+        try close()
     }
 }
