@@ -88,3 +88,26 @@ struct ForwardCLITests {
         #expect(status != 0 && log.contains("config.json"), "\(log)")
     }
 }
+
+@Suite("Seed-run benchmark script")
+struct SeedRunTests {
+    /// benchmarks/seed_run.py in its CPU smoke mode: JPEGs → prepare with a VAE and MiniLM → train → generate through
+    /// the `dit` binary, one JSON line per stage.
+    @Test func smokeModeRunsEveryStage() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("seed.jsonl")
+        _ = try runPython("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
+                          arguments: [packageRoot.appendingPathComponent("benchmarks/seed_run.py").path, "--dit",
+                                      ditBinary().path, "--smoke", "--out", out.path,
+                                      "--work", dir.appendingPathComponent("work").path])
+        let stages = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+        #expect(stages.compactMap { $0["stage"] as? String } == ["setup", "prepare", "train", "generate", "done"])
+        for s in stages.dropFirst().dropLast() {
+            #expect(s["exit"] as? Int == 0 && (s["images_per_second"] as? Double ?? 0) > 0, "\(s)")
+        }
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("work/grid.png").path))
+    }
+}
