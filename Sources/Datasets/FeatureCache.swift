@@ -8,8 +8,9 @@ import Torch
 /// an image or runs the VAE or a frozen text encoder per step (fast-DiT's lesson).
 ///
 /// cache/manifest.json, tokenizer.json, captions.jsonl, empty_caption.safetensors and shard-NNNNN.safetensors
-/// holding, per image: `pixels` (uint8 [3, H, W]) or `latent_mean`/`latent_logvar` (float16, VAE space, unscaled;
-/// with flips also `latent_mean_flipped`/`latent_logvar_flipped`) and `caption_counts` (int64); per caption:
+/// holding, per image: `pixels` (uint8 [3, H, W]) or `latent_mean`/`latent_logvar` (float16, VAE space, unscaled) —
+/// with random crops or flips one such set per view (`pixels.1`, `latent_mean.1`, ...; one view is drawn per image
+/// and step) — and `caption_counts` (int64); per caption:
 /// `input_ids`/`attention_mask` (int64 [L]) and, with a frozen text encoder, `text_embeddings` (float16 [L, D]).
 /// empty_caption.safetensors holds the same for the empty caption (features in float32): what caption dropout
 /// trains with and what classifier-free guidance samples against.
@@ -24,8 +25,11 @@ public struct CacheManifest: Codable, Equatable, Sendable {
     public var captionCount: Int
     public var maxLength: Int
     public var textEmbeddingDim: Int?
-    /// Horizontal flips are an augmentation: one of the two versions is drawn per image and step.
+    /// Augmentations, cached: each image's `crops` random crops (0: the centre crop alone), each also mirrored with
+    /// `flip`; `views` = max(1, crops) × (flip ? 2 : 1) versions, one drawn per image and step.
     public var flip: Bool
+    public var crops: Int
+    public var views: Int
     public var shards: [String]
     public var skipped: [String]
     public var skippedByReason: [String: Int]
@@ -34,7 +38,7 @@ public struct CacheManifest: Codable, Equatable, Sendable {
     public var source: String
 
     enum CodingKeys: String, CodingKey {
-        case version, kind, count, flip, shards, skipped, source
+        case version, kind, count, flip, crops, views, shards, skipped, source
         case imageSize = "image_size", sampleShape = "sample_shape", captionCount = "caption_count"
         case maxLength = "max_length", textEmbeddingDim = "text_embedding_dim", skippedByReason = "skipped_by_reason"
         case truncatedCaptions = "truncated_captions"
@@ -52,10 +56,11 @@ struct CaptionRecord: Codable {
 public struct CachedDataset {
     public let manifest: CacheManifest
     public let directory: URL
-    /// uint8 pixels or float16 latent means (and, with flips, their mirrored twins).
+    /// uint8 pixels or float16 latent means of view 0.
     public let samples: Tensor
     public let latentLogvar: Tensor?
-    let flipped: (mean: Tensor, logvar: Tensor)?
+    /// Every view (crops and flips), view 0 first.
+    let views: [(sample: Tensor, logvar: Tensor?)]
     /// Per caption; `captionStart[i]..<captionStart[i + 1]` are image i's.
     public let inputIds: Tensor, attentionMask: Tensor
     public let textEmbeddings: Tensor?
@@ -93,11 +98,15 @@ public struct CachedDataset {
         }
         self.samples = samples
         latentLogvar = try stacked("latent_logvar")
-        if let mean = try stacked("latent_mean_flipped"), let logvar = try stacked("latent_logvar_flipped") {
-            flipped = (mean, logvar)
-        } else {
-            flipped = nil
+        var views = [(samples, latentLogvar)]
+        for v in 1..<max(1, manifest.views) {
+            let key = manifest.kind == "latents" ? "latent_mean" : "pixels"
+            guard let view = try stacked("\(key).\(v)") else {
+                throw FileError(path: directory.path, "cache shards lack view \(v) of \(manifest.views)")
+            }
+            views.append((view, try stacked("latent_logvar.\(v)")))
         }
+        self.views = views
         inputIds = ids
         attentionMask = mask
         textEmbeddings = try stacked("text_embeddings")
@@ -119,8 +128,8 @@ public struct CachedDataset {
     }
 
     /// Model inputs for the images at `indices`: images in [−1, 1] (pixel caches) or scaled latents drawn from the
-    /// cached posterior (latent caches), each with one of its captions drawn at random and, with flips, mirrored or
-    /// not at random. Every draw uses `generator` (default: the global one, which checkpoints save).
+    /// cached posterior (latent caches), each with one of its captions and one of its views (crops, flips) drawn at
+    /// random. Every draw uses `generator` (default: the global one, which checkpoints save).
     public func batch(_ indices: Tensor, device: Device, scalingFactor: Double = 1, shiftFactor: Double? = nil,
                       generator: Generator? = nil) throws -> (x: Tensor, ids: Tensor, mask: Tensor, text: Tensor?) {
         let b = indices.size(0)
@@ -128,22 +137,26 @@ public struct CachedDataset {
         let pick = manifest.captionCount == manifest.count ? indices : try captionStart.indexSelect(dim: 0, index: indices)
             + (try Tensor.rand([b], dtype: .float64, generator: generator)
                 * captionCount.indexSelect(dim: 0, index: indices).to(.float64)).floor().to(.int64)
-        let mirror = manifest.flip ? try Tensor.rand([b], generator: generator).lt(0.5).reshaped(b, 1, 1, 1) : nil
-        var x: Tensor
-        if manifest.kind == "latents", let logvar = latentLogvar {
-            var mean = try samples.indexSelect(dim: 0, index: indices).to(.float32)
-            var lv = try logvar.indexSelect(dim: 0, index: indices).to(.float32)
-            if let mirror, let flipped {
-                mean = try Tensor.where(mirror, flipped.mean.indexSelect(dim: 0, index: indices).to(.float32), mean)
-                lv = try Tensor.where(mirror, flipped.logvar.indexSelect(dim: 0, index: indices).to(.float32), lv)
+        // The view of each image: one draw when there are several.
+        let view = views.count > 1
+            ? try (Tensor.rand([b], dtype: .float64, generator: generator) * Double(views.count)).floor().to(.int64)
+                .reshaped(b, 1, 1, 1) : nil
+        func picked(_ tensors: [Tensor]) throws -> Tensor {
+            var out = try tensors[0].indexSelect(dim: 0, index: indices).to(.float32)
+            for (v, t) in tensors.enumerated().dropFirst() {
+                out = try Tensor.where(view!.eq(Double(v)), t.indexSelect(dim: 0, index: indices).to(.float32), out)
             }
+            return out
+        }
+        var x: Tensor
+        if manifest.kind == "latents", latentLogvar != nil {
+            let mean = try picked(views.map(\.sample)), lv = try picked(views.compactMap(\.logvar))
             let noise = try Tensor.randn(mean.shape, dtype: .float32, generator: generator)
             x = try mean + (0.5 * lv).exp() * noise
             if let shiftFactor { x = try x - shiftFactor }
             x = try x * scalingFactor
         } else {
-            x = try samples.indexSelect(dim: 0, index: indices).to(.float32) / 127.5 - 1
-            if let mirror { x = try Tensor.where(mirror, x.flipped([3]), x) }
+            x = try picked(views.map(\.sample)) / 127.5 - 1
         }
         return (try x.to(device), try inputIds.indexSelect(dim: 0, index: pick).to(device),
                 try attentionMask.indexSelect(dim: 0, index: pick).to(device),
@@ -169,6 +182,10 @@ public enum CachePreparer {
         public var vaeDType: DType = .float32
         /// Also cache each image mirrored (an augmentation; unsuited to captions that say left or right).
         public var flip = false
+        /// Cache this many crops of each image at random places along its longer side instead of the centre crop.
+        public var crops = 0
+        /// Versions of each image in the cache.
+        var views: Int { max(1, crops) * (flip ? 2 : 1) }
         public init(imageSize: Int, maxLength: Int, tokenizer: URL? = nil) {
             self.imageSize = imageSize
             self.maxLength = maxLength
@@ -214,7 +231,7 @@ public enum CachePreparer {
         // Shards are written as they fill and listed in progress.json, so an interrupted prepare (Ctrl-C, a crash, a
         // full disk) continues after the last complete shard when run again with the same data and settings.
         let journalURL = output.appendingPathComponent("progress.json")
-        let fingerprint = fnv1a64(([tokenizerText, "\(o.imageSize) \(o.maxLength) \(o.flip) \(o.shardSize) \(o.vaeDType)",
+        let fingerprint = fnv1a64(([tokenizerText, "\(o.imageSize) \(o.maxLength) \(o.flip) \(o.crops) \(o.shardSize) \(o.vaeDType)",
                                     o.vae.map { "\($0.config)" } ?? "pixels",
                                     o.textEncoder.map { "\(type(of: $0)) \($0.featureWidth)" } ?? "no encoder"]
             + items.map { ([$0.file.path] + $0.captions).joined(separator: "\u{1}") }).joined(separator: "\n"))
@@ -229,30 +246,34 @@ public enum CachePreparer {
             let end = min(next + max(1, o.shardSize), items.count)
             var shard = ShardBuffer(), record = ShardRecord(name: "", end: end)
             for batchStart in stride(from: next, to: end, by: max(1, o.batchSize)) {
-                var images: [Tensor] = [], batchItems: [CaptionedImage] = []
-                for item in items[batchStart..<min(batchStart + o.batchSize, end)] {
+                // views[v][i]: view v (crop, then its mirror image) of the batch's image i.
+                var views: [[Tensor]] = Array(repeating: [], count: o.views), batchItems: [CaptionedImage] = []
+                for (offset, item) in items[batchStart..<min(batchStart + o.batchSize, end)].enumerated() {
                     do {
-                        images.append(try ImageTransform.resizedAndCropped(RGBImage(contentsOf: item.file), to: o.imageSize))
+                        let image = try RGBImage(contentsOf: item.file)
+                        for c in 0..<max(1, o.crops) {
+                            let crop = try ImageTransform.resizedAndCropped(
+                                image, to: o.imageSize, cropPosition: o.crops == 0 ? 0.5 : cropPosition(batchStart + offset, c))
+                            views[o.flip ? 2 * c : c].append(crop)
+                            if o.flip { views[2 * c + 1].append(try crop.flipped([2])) }
+                        }
                         batchItems.append(item)
                     } catch let error as FileError {
                         record.skipped.append(SkippedItem(item: item.file.lastPathComponent, reason: error.message))
                     }
                 }
-                if !images.isEmpty {
-                    let x = try Tensor.stack(images)
-                    if let vae = o.vae {
-                        let posterior = try encodeChecked(x, vae: vae, o)
-                        shard.add("latent_mean", posterior.mean)
-                        shard.add("latent_logvar", posterior.logvar)
-                        if o.flip {
-                            let mirrored = try encodeChecked(try x.flipped([3]), vae: vae, o)
-                            shard.add("latent_mean_flipped", mirrored.mean)
-                            shard.add("latent_logvar_flipped", mirrored.logvar)
+                if !batchItems.isEmpty {
+                    for (v, images) in views.enumerated() {
+                        let x = try Tensor.stack(images), suffix = v == 0 ? "" : ".\(v)"
+                        if let vae = o.vae {
+                            let posterior = try encodeChecked(x, vae: vae, o)
+                            shard.add("latent_mean" + suffix, posterior.mean)
+                            shard.add("latent_logvar" + suffix, posterior.logvar)
+                            record.sampleShape = Array(posterior.mean.shape.dropFirst())
+                        } else {
+                            shard.add("pixels" + suffix, try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8))
+                            record.sampleShape = Array(x.shape.dropFirst())
                         }
-                        record.sampleShape = Array(posterior.mean.shape.dropFirst())
-                    } else {
-                        shard.add("pixels", try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8))
-                        record.sampleShape = Array(x.shape.dropFirst())
                     }
                     let encoded = try encoder(batchItems.flatMap(\.captions))
                     record.truncated += encoded.truncated
@@ -290,7 +311,7 @@ public enum CachePreparer {
         let manifest = CacheManifest(
             kind: o.vae == nil ? "pixels" : "latents", imageSize: o.imageSize, sampleShape: sampleShape, count: kept,
             captionCount: captionCount, maxLength: o.maxLength, textEmbeddingDim: empty.tensors["text_embeddings"]?.size(-1),
-            flip: o.flip, shards: shards, skipped: skipped.map(\.description),
+            flip: o.flip, crops: o.crops, views: o.views, shards: shards, skipped: skipped.map(\.description),
             skippedByReason: Dictionary(skipped.map { (reasonKind($0.reason), 1) }, uniquingKeysWith: +),
             truncatedCaptions: truncated, source: source)
         try AtomicFile.writeJSON(manifest, to: output.appendingPathComponent("manifest.json"))
@@ -307,6 +328,13 @@ public enum CachePreparer {
                 + "use --vae-dtype fp32 or bf16")
         }
         return (try posterior.mean.to(.cpu, .float16), try posterior.logvar.to(.cpu, .float16))
+    }
+
+    /// Where crop `c` of item `index` sits along the longer side (0 ... 1): fixed by the item's place in the data, so
+    /// a resumed or repeated prepare cuts the same crops.
+    static func cropPosition(_ index: Int, _ c: Int) -> Double {
+        var rng = SplitMix64(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(c))
+        return Double(rng.next() >> 11) / Double(1 << 53)
     }
 
     /// A skip reason without its details ("not a readable JPEG: Premature end" → "not a readable JPEG"), for counting.

@@ -24,6 +24,7 @@ extension CachePreparer {
         options.device = device
         options.vaeDType = vaeDType
         options.flip = c.data.randomFlip
+        options.crops = c.data.randomCrops
         if let vae = c.vae {
             let model = try AutoencoderKL.load(from: URL(fileURLWithPath: vae.path), device: device, dtype: vaeDType)
             try c.checkLatentSize(vae: model.config, file: vae.path)

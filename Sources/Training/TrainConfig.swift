@@ -68,9 +68,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         /// Mirror images at random (each image's flipped latents are cached by `dit prepare`). Off by default:
         /// captions that say "left" or "right" would become wrong.
         public var randomFlip = false
+        /// Crops at random places per image (0: the centre crop), cached by `dit prepare`, one drawn per step.
+        public var randomCrops = 0
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case cache, imageSize = "image_size", captionDropout = "caption_dropout", randomFlip = "random_flip"
+            case randomCrops = "random_crops"
         }
     }
 

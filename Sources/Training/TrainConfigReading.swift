@@ -192,6 +192,7 @@ extension TrainConfig.Data {
 
     func check(_ r: ConfigRules<CodingKeys>) {
         r.atLeast(8, (imageSize, .imageSize))
+        r.atLeast(0, (randomCrops, .randomCrops))
         r.number(captionDropout, .captionDropout, .halfOpenUnit)
     }
 }

@@ -225,6 +225,38 @@ struct LatentPipelineTests {
                                      negativePrompt: "a cup of coffee") != images)
     }
 
+    /// Random crops and flips are cached as views; a batch draws one view per image (here in pixel space).
+    @Test func cropsAndFlipsAreCachedViews() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = CachePreparer.Options(imageSize: 48, maxLength: 16)
+        (options.crops, options.flip) = (3, true)
+        let folder = try Self.imageFolder(in: dir)
+        let manifest = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("cache"), options: options)
+        #expect(manifest.views == 6 && manifest.crops == 3 && manifest.flip)
+        let cache = try CachedDataset(directory: dir.appendingPathComponent("cache"))
+        #expect(cache.views.count == 6)
+        // coffee_444.jpg is 180 × 120: its three crops differ; each flip is its crop mirrored.
+        let coffee = try #require(Self.photos.firstIndex(of: "coffee_444.jpg"))
+        let crops = try (0..<3).map { try cache.views[2 * $0].sample[coffee].to(.float32) }
+        #expect(try maxAbsDiff(crops[0], crops[1]) > 0 || maxAbsDiff(crops[1], crops[2]) > 0)
+        for c in 0..<3 {
+            #expect(try maxAbsDiff(cache.views[2 * c + 1].sample[coffee].to(.float32), crops[c].flipped([2])) == 0)
+        }
+        // The same prepare cuts the same crops (positions fixed by each image's place in the data).
+        let again = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("again"), options: options)
+        #expect(again == manifest)
+        let repeated = try CachedDataset(directory: dir.appendingPathComponent("again"))
+        #expect(try maxAbsDiff(repeated.views[4].sample.to(.float32), cache.views[4].sample.to(.float32)) == 0)
+        // Every image of a batch is one of its views.
+        let indices = try Tensor((0..<6).map(Int64.init))
+        let x = try cache.batch(indices, device: .cpu).x
+        for i in 0..<6 {
+            let candidates = try cache.views.map { try $0.sample[i].to(.float32) / 127.5 - 1 }
+            #expect(try candidates.contains { try maxAbsDiff($0, x[i]) == 0 }, "image \(i)")
+        }
+    }
+
     /// COCO captions json → the same photographs with all their captions; `limit` picks a subset by seed.
     @Test func cocoCaptionsPickASeededSubset() throws {
         let dir = try temporaryDirectory()
