@@ -257,6 +257,21 @@ struct LatentPipelineTests {
         }
     }
 
+    /// A VAE that overflows in float16 (as the SD VAE can) is caught: non-finite latents are an error that says so.
+    @Test func nonFiniteLatentsAreRefused() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let vae = try AutoencoderKL.load(from: fixturesDirectory.appendingPathComponent("models/vae_tiny/model"))
+        try withNoGrad { for p in vae.parameters() { try p.mul_(1e5) } }  // activations past float16's 65,504
+        try vae.to(dtype: .float16)
+        var options = CachePreparer.Options(imageSize: 32, maxLength: 16)
+        (options.vae, options.vaeDType) = (vae, .float16)
+        #expect {
+            try CachePreparer.prepare(imageFolder: try Self.imageFolder(in: dir), output: dir.appendingPathComponent("c"),
+                                      options: options)
+        } throws: { "\($0)".contains("non-finite latents") && "\($0)".contains("float16") }
+    }
+
     /// COCO captions json → the same photographs with all their captions; `limit` picks a subset by seed.
     @Test func cocoCaptionsPickASeededSubset() throws {
         let dir = try temporaryDirectory()
