@@ -58,7 +58,8 @@ static int exif_orientation(j_decompress_ptr cinfo) {
     return 1;
 }
 
-/* Pillow's CMYK → RGB: (255 − K)(255 − C)/255 with its rounding; Adobe files store the channels inverted. */
+/* Pillow's CMYK → RGB: (255 − K)(255 − C)/255 with its rounding. Pillow reads every CMYK JPEG with Adobe's
+   polarity (channels stored inverted), marker or not; so does this shim. */
 static unsigned char muldiv255(unsigned a, unsigned b) {
     unsigned t = a * b + 128;
     return (unsigned char)(((t >> 8) + t) >> 8);
@@ -114,8 +115,7 @@ int cj_decode(const unsigned char *data, size_t size, size_t max_pixels, cj_imag
         for (int x = 0; x < out->width; x++) {
             const unsigned char *p = row + 4 * x;
             unsigned c = p[0], m = p[1], y = p[2], k = p[3];
-            if (!cinfo.saw_Adobe_marker) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
-            /* now inverted: 255 − C etc.; R = nk − C·nk/255 = (255 − C)(255 − K)/255 */
+            /* stored inverted: 255 − C etc.; R = nk − C·nk/255 = (255 − C)(255 − K)/255 */
             unsigned nk = k;
             dst[3 * x] = (unsigned char)(nk - muldiv255(255 - c, nk));
             dst[3 * x + 1] = (unsigned char)(nk - muldiv255(255 - m, nk));

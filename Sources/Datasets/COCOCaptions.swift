@@ -23,6 +23,7 @@ public struct COCOCaptions {
     }
 
     public init(annotations: URL, images: URL, limit: Int? = nil, seed: UInt64 = 0) throws {
+        if let limit, limit < 1 { throw FileError(path: annotations.path, "--limit must be at least 1, got \(limit)") }
         guard let data = FileManager.default.contents(atPath: annotations.path) else {
             throw FileError(path: annotations.path, "cannot read the COCO captions file")
         }

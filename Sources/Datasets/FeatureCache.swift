@@ -184,6 +184,9 @@ public enum CachePreparer {
         public var flip = false
         /// Cache this many crops of each image at random places along its longer side instead of the centre crop.
         public var crops = 0
+        /// Where the VAE and text encoder came from (their directories), so that resuming with other models of the
+        /// same shape (two SD VAE fine-tunes, say) starts afresh instead of mixing them.
+        public var modelIdentity = ""
         /// Versions of each image in the cache.
         var views: Int { max(1, crops) * (flip ? 2 : 1) }
         public init(imageSize: Int, maxLength: Int, tokenizer: URL? = nil) {
@@ -211,6 +214,8 @@ public enum CachePreparer {
     public static func prepare(_ items: [CaptionedImage], skipped given: [SkippedItem], source: String, output: URL,
                                options o: Options, progress: Progress = { _, _, _ in }) throws -> CacheManifest {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        // Until this prepare finishes, the folder is not a cache (an old manifest would describe the wrong shards).
+        try? FileManager.default.removeItem(at: output.appendingPathComponent("manifest.json"))
         let start = Date()
         var skipped = given
         let tokenizerURL = output.appendingPathComponent("tokenizer.json")
@@ -232,7 +237,7 @@ public enum CachePreparer {
         // full disk) continues after the last complete shard when run again with the same data and settings.
         let journalURL = output.appendingPathComponent("progress.json")
         let fingerprint = fnv1a64(([tokenizerText, "\(o.imageSize) \(o.maxLength) \(o.flip) \(o.crops) \(o.shardSize) \(o.vaeDType)",
-                                    o.vae.map { "\($0.config)" } ?? "pixels",
+                                    o.vae.map { "\($0.config)" } ?? "pixels", o.modelIdentity,
                                     o.textEncoder.map { "\(type(of: $0)) \($0.featureWidth)" } ?? "no encoder"]
             + items.map { ([$0.file.path] + $0.captions).joined(separator: "\u{1}") }).joined(separator: "\n"))
         var journal = PrepareJournal(fingerprint: fingerprint, shards: [])
@@ -240,6 +245,9 @@ public enum CachePreparer {
            let saved = try? JSONDecoder().decode(PrepareJournal.self, from: data), saved.fingerprint == fingerprint,
            saved.shards.allSatisfy({ $0.name.isEmpty || FileManager.default.fileExists(atPath: output.appendingPathComponent($0.name).path) }) {
             journal = saved
+        } else {
+            // Another prepare's journal: gone before any shard of this one is written, so it can never vouch for them.
+            try? FileManager.default.removeItem(at: journalURL)
         }
         var next = journal.shards.last?.end ?? 0
         while next < items.count {

@@ -36,7 +36,11 @@ public struct ImageFolder {
         let metadata: URL
         if let data = FileManager.default.contents(atPath: jsonl.path) {
             metadata = jsonl
-            rows = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).enumerated().map { n, line in
+            // Lines end at "\n" only: JSON strings may hold U+2028 and friends, which Swift also calls newlines.
+            let lines = Self.text(data).split(separator: "\n", omittingEmptySubsequences: false)
+            rows = lines.enumerated().compactMap { n, raw in
+                let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+                guard !line.allSatisfy(\.isWhitespace) else { return nil }
                 let row: [String: JSONValue]? = if case .object(let o)? = try? JSONValue.parse(Array(line.utf8)) {
                     Dictionary(o.members, uniquingKeysWith: { a, _ in a })
                 } else { nil }
@@ -44,7 +48,7 @@ public struct ImageFolder {
             }
         } else if let data = FileManager.default.contents(atPath: csv.path) {
             metadata = csv
-            rows = try CSV.rows(String(decoding: data, as: UTF8.self), file: csv.path).enumerated().map { n, row in
+            rows = try CSV.rows(Self.text(data), file: csv.path).enumerated().map { n, row in
                 ("metadata.csv row \(n + 2)", row.mapValues { JSONValue.string($0) })
             }
         } else {
@@ -86,6 +90,12 @@ public struct ImageFolder {
         }
         self.items = items
         self.skipped = skipped
+    }
+
+    /// UTF-8 text without a byte-order mark (Excel's "CSV UTF-8" starts with one).
+    static func text(_ data: Data) -> String {
+        let text = String(decoding: data, as: UTF8.self)
+        return text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
     }
 }
 

@@ -71,23 +71,22 @@ public enum PNG {
         guard width > 0, height > 0, width * height <= 1 << 28 else {
             throw ImageError(path: source, "unsupported size \(width)×\(height)")
         }
-        // libpng's simplified API takes 16-bit samples for linear light and would gamma-encode them on the way to
-        // 8 bits (a mid grey comes out at 186); read them as stored and keep the high byte, as Pillow does.
-        if image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {
-            image.format = UInt32(PNG_FORMAT_RGB) | UInt32(PNG_FORMAT_FLAG_LINEAR)
-            var wide = [UInt16](repeating: 0, count: width * height * 3)
-            let done = wide.withUnsafeMutableBytes {
-                png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil)
-            }
-            guard done != 0 else { throw ImageError(path: source, "corrupt PNG data (\(message(image)))") }
-            return RGBImage(width: width, height: height, pixels: wide.map { UInt8($0 >> 8) })
-        }
-        image.format = UInt32(PNG_FORMAT_RGB)
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        let done = pixels.withUnsafeMutableBytes {
-            png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil)
+        // RGBA then the alpha dropped, as Pillow's convert("RGB") does (libpng would composite onto black).
+        // 16-bit files: without PNG_IMAGE_FLAG_16BIT_sRGB libpng takes their samples for linear light and
+        // gamma-encodes them on the way to 8 bits (a mid grey came out at 186, or at 56 with a gAMA chunk).
+        image.format = UInt32(PNG_FORMAT_RGB | PNG_FORMAT_FLAG_ALPHA)
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
+        var rgba = [UInt8](repeating: 0, count: width * height * 4)
+        let done = rgba.withUnsafeMutableBytes {
+            png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 4), nil)
         }
         guard done != 0 else { throw ImageError(path: source, "corrupt PNG data (\(message(image)))") }
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for p in 0..<(width * height) {
+            pixels[3 * p] = rgba[4 * p]
+            pixels[3 * p + 1] = rgba[4 * p + 1]
+            pixels[3 * p + 2] = rgba[4 * p + 2]
+        }
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 

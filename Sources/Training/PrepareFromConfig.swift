@@ -25,6 +25,8 @@ extension CachePreparer {
         options.vaeDType = vaeDType
         options.flip = c.data.randomFlip
         options.crops = c.data.randomCrops
+        options.modelIdentity = [c.vae?.path, c.textEncoder.path].map { $0.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-" }
+            .joined(separator: " ")
         if let vae = c.vae {
             let model = try AutoencoderKL.load(from: URL(fileURLWithPath: vae.path), device: device, dtype: vaeDType)
             try c.checkLatentSize(vae: model.config, file: vae.path)

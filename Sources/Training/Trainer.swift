@@ -95,6 +95,16 @@ public final class Trainer {
         guard m.maxLength == c.textEncoder.maxLength else {
             throw ConfigError(file: cache, key: "max_length", "captions were tokenized to \(m.maxLength), text_encoder.max_length is \(c.textEncoder.maxLength)")
         }
+        // Augmentations and frozen features are baked into the cache: a config that disagrees needs a new prepare.
+        guard m.flip == c.data.randomFlip, m.crops == c.data.randomCrops else {
+            throw ConfigError(file: cache, key: "views", "the cache holds flip \(m.flip) and \(m.crops) random crops, the "
+                + "config says random_flip \(c.data.randomFlip) and random_crops \(c.data.randomCrops): run `dit prepare` again")
+        }
+        guard (m.textEmbeddingDim != nil) == (c.textEncoder.path != nil) else {
+            throw ConfigError(file: cache, key: "text_embedding_dim", m.textEmbeddingDim == nil
+                ? "the cache has no text features, but text_encoder.path names a frozen encoder: run `dit prepare` again"
+                : "the cache holds frozen text features, but the config trains a new text encoder: run `dit prepare` again")
+        }
     }
 
     // MARK: Data order
@@ -138,7 +148,8 @@ public final class Trainer {
                 try (scaler?.scaled(loss) ?? loss).backward()
                 stepLoss += try loss.item()
             }
-            guard stepLoss.isFinite else {
+            // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
+            guard stepLoss.isFinite || scaler != nil else {
                 let last = Checkpoint.latest(in: checkpointsDirectory)
                 throw TorchError("loss became \(stepLoss) at step \(state.step + 1); training stopped. "
                     + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
@@ -282,7 +293,8 @@ public final class Trainer {
         }
         try ModelDirectory.load(loaded.model, into: models, source: url.appendingPathComponent("model.safetensors").path)
         try optimizer.load(stateDict: loaded.optimizer)
-        if let ema, let e = loaded.ema { try ema.load(stateDict: e) }
+        // A run that turns EMA on at resume starts the average at the restored weights, not at the random init.
+        if let ema { try ema.load(stateDict: loaded.ema ?? Dictionary(models.namedParameters(), uniquingKeysWith: { a, _ in a })) }
         guard let rng = Data(base64Encoded: loaded.state.rngState) else {
             throw FileError(path: url.path, "trainer_state.json: rng_state is not base64")
         }

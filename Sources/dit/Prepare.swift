@@ -35,6 +35,7 @@ struct Prepare: ParsableCommand {
             throw ValidationError("--vae-dtype must be fp32, bf16 or fp16, got '\(vaeDtype)'")
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard limit.map({ $0 >= 1 }) ?? true else { throw ValidationError("--limit must be at least 1") }
     }
 
     func run() throws {

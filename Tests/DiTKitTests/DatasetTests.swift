@@ -81,18 +81,47 @@ struct DatasetTests {
         _ = try runPython("""
             import sys, numpy
             from PIL import Image
+            from PIL.PngImagePlugin import PngInfo
             levels = numpy.array([[0, 32768, 65535] * 8] * 24, dtype=numpy.uint16)
             Image.fromarray(levels).save(sys.argv[1] + "/deep.png")  # 16-bit grayscale
+            tagged = PngInfo()
+            tagged.add(b"sRGB", b"\\x00")  # what image editors write: must not change the levels
+            Image.fromarray(levels).save(sys.argv[1] + "/deep_srgb.png", pnginfo=tagged)
+            rgba = Image.new("RGBA", (2, 1), (255, 0, 128, 0))
+            rgba.putpixel((1, 0), (10, 200, 30, 128))
+            rgba.save(sys.argv[1] + "/clear.png")
             """, arguments: [folder.path])
         let deep = try RGBImage(contentsOf: folder.appendingPathComponent("deep.png"))
         #expect(deep.width == 24 && deep.height == 24 && deep[0, 0] == (0, 0, 0) && deep[2, 5] == (255, 255, 255))
         #expect(Swift.abs(Int(deep[1, 0].0) - 128) <= 1)
+        let tagged = try RGBImage(contentsOf: folder.appendingPathComponent("deep_srgb.png"))
+        #expect(Swift.abs(Int(tagged[1, 0].0) - 128) <= 1 && tagged[2, 0] == (255, 255, 255))
+        // Transparency is dropped, not composited onto black (Pillow's convert("RGB")).
+        let clear = try RGBImage(contentsOf: folder.appendingPathComponent("clear.png"))
+        #expect(clear[0, 0] == (255, 0, 128) && clear[1, 0] == (10, 200, 30))
         let long = Array(repeating: "a small red circle at the top left", count: 6).joined(separator: " and ")
         try FileHandle(forWritingTo: folder.appendingPathComponent("metadata.jsonl")).seekToEndAndWrite(
             #"{"file_name": "deep.png", "text": "\#(long)"}"# + "\n")
         let manifest = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("cache"),
                                                  options: CachePreparer.Options(imageSize: 32, maxLength: 12))
         #expect(manifest.count == 3 && manifest.truncatedCaptions == 1)
+    }
+
+    /// metadata.csv with a byte-order mark (Excel's "CSV UTF-8"), quoted commas and newlines; metadata.jsonl lines
+    /// end at "\n" only, so a caption may hold U+2028.
+    @Test func metadataFilesAsToolsWriteThem() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try ShapesDatasetWriter.write(to: dir, count: 2, seed: 6)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("metadata.jsonl"))
+        try ("\u{FEFF}file_name,text\r\n000000.png,\"a red circle, small\"\r\n000001.png,\"two\nlines\"\r\n")
+            .write(to: dir.appendingPathComponent("metadata.csv"), atomically: true, encoding: .utf8)
+        let csv = try ImageFolder(directory: dir)
+        #expect(csv.items.map(\.captions) == [["a red circle, small"], ["two\nlines"]] && csv.skipped.isEmpty)
+        try #"{"file_name": "000000.png", "text": "left\#u{2028}right"}"#.appending("\n\n")
+            .write(to: dir.appendingPathComponent("metadata.jsonl"), atomically: true, encoding: .utf8)
+        let jsonl = try ImageFolder(directory: dir)
+        #expect(jsonl.items.map(\.captions) == [["left\u{2028}right"]] && jsonl.skipped.isEmpty)
     }
 
     @Test func missingMetadataIsAClearError() throws {

@@ -139,6 +139,10 @@ struct LatentPipelineTests {
 
         // Prepare: 6 photographs, 10 captions, the truncated file skipped with its reason.
         let manifest = try CachePreparer.prepare(.imageFolder(try Self.imageFolder(in: dir)), config: config, batchSize: 4)
+        // A config that no longer asks for the cached flips is refused rather than trained on them.
+        var noFlips = config
+        noFlips.data.randomFlip = false
+        #expect { _ = try Trainer(config: noFlips) } throws: { "\($0)".contains("random_flip false") }
         #expect(manifest.kind == "latents" && manifest.count == 6 && manifest.captionCount == 10 && manifest.flip)
         #expect(manifest.sampleShape == [4, 16, 16])
         #expect(manifest.skippedByReason == ["not a readable JPEG": 1], "\(manifest.skipped)")
@@ -342,6 +346,7 @@ struct LatentPipelineTests {
         #expect(all.items.map(\.captions) == Self.photos.map { Self.captions[$0]! }, "every caption, trimmed")
         #expect(all.skipped.map(\.description) == ["missing.jpg: image file not found"])
         let three = try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7)
+        #expect(throws: FileError.self) { try COCOCaptions(annotations: file, images: images, limit: 0) }
         #expect(three.items.count + three.skipped.count == 3)
         #expect(try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7).items == three.items)
         let others = try (0..<8).map { try COCOCaptions(annotations: file, images: images, limit: 3, seed: $0).items }
