@@ -53,7 +53,11 @@ public struct TrainedRun {
                          cfgScale: Double, seed: UInt64, negativePrompt: String = "", batchSize: Int? = nil,
                          eta: Double = 0) throws -> [RGBImage] {
         let scheduler = try DiffusionSetup.sampler(config, override: sampler)
-        if let ddim = scheduler as? DDIMScheduler { ddim.eta = eta }
+        if let ddim = scheduler as? DDIMScheduler {
+            ddim.eta = eta
+        } else if eta != 0 {
+            throw TorchError("eta is DDIM's noise weight; the \(type(of: scheduler).className) sampler has none")
+        }
         let all = prompts.flatMap { Array(repeating: $0, count: numImages) }
         return try TextToImagePipeline.images(
             try pipeline.generate(all, scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed,
