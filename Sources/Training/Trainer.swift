@@ -131,6 +131,12 @@ public final class Trainer {
     @discardableResult
     public func train() throws -> Double {
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let lock = try RunLock(directory: runDirectory)
+        Interrupt.install()
+        defer {
+            Interrupt.remove()
+            withExtendedLifetime(lock) {}
+        }
         try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
         try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
                                            to: runDirectory.appendingPathComponent("tokenizer.json"))
@@ -193,6 +199,11 @@ public final class Trainer {
                 }
             }
             try onStep?(state.step, stepLoss)
+            if Interrupt.isRequested && state.step < totalSteps {
+                let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try saveCheckpoint()
+                progress.message("interrupted at step \(state.step): checkpoint \(url.path) (continue with --resume)")
+                throw TrainingInterrupted(step: state.step, checkpoint: url)
+            }
         }
         return lastLoss
     }
@@ -311,4 +322,11 @@ public final class Trainer {
         order = try Tensor.randperm(data.count, generator: g).toArray(Int64.self)
         state.position = position
     }
+}
+
+/// Training stopped by Ctrl-C or SIGTERM after writing a checkpoint.
+public struct TrainingInterrupted: Error, CustomStringConvertible {
+    public let step: Int
+    public let checkpoint: URL
+    public var description: String { "interrupted at step \(step); resume from \(checkpoint.path) with --resume" }
 }

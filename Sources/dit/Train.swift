@@ -30,7 +30,13 @@ struct Train: ParsableCommand {
         print("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
             + (trainer.models.textEncoder.map { ", \($0.parameterCount) text-encoder parameters" } ?? "")
             + ", \(trainer.data.count) samples, \(trainer.totalSteps) steps on \(c.run.device)")
-        let loss = try trainer.train()
+        let loss: Double
+        do {
+            loss = try trainer.train()
+        } catch let stopped as TrainingInterrupted {
+            print(stopped.description)
+            throw ExitCode(130)  // as a shell reports a Ctrl-C
+        }
         print(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
     }
 }

@@ -297,4 +297,60 @@ struct ObjectiveTests {
             try DiffusionSetup.sampler(config, override: objective == "flow" ? .ddim : .euler)
         }
     }
+
+    /// A second trainer on the same run directory is refused while the first one's process lives; a lock left by a
+    /// process that is gone is taken over.
+    @Test func runLock() throws {
+        let dir = try trainerFixture.get()
+        let config = try tinyConfig(dir, name: "locked", steps: 1)
+        try FileManager.default.createDirectory(at: config.run.directory, withIntermediateDirectories: true)
+        let lock = config.run.directory.appendingPathComponent(".lock")
+        try "\(getpid()) \(ProcessInfo.processInfo.hostName)".write(to: lock, atomically: true, encoding: .utf8)
+        let busy = try Trainer(config: config)
+        busy.quiet = true
+        #expect { try busy.train() } throws: { "\($0)".contains("another dit train (pid \(getpid()))") }
+        // A pid that no process has: stale.
+        try "2147483646 \(ProcessInfo.processInfo.hostName)".write(to: lock, atomically: true, encoding: .utf8)
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        try trainer.train()
+        #expect(trainer.state.step == 1 && !FileManager.default.fileExists(atPath: lock.path), "released at the end")
+    }
+
+    /// Ctrl-C (SIGINT) finishes the step, writes a checkpoint, exits with 130; --resume goes on from there.
+    @Test func ctrlCSavesACheckpoint() throws {
+        let dir = try trainerFixture.get()
+        let config = try tinyConfig(dir, name: "interrupted", steps: 20_000, checkpointEvery: 1_000_000)
+        let file = dir.appendingPathComponent("interrupted.yaml")
+        try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(at: config.run.directory)
+        let process = Process()
+        process.executableURL = ditBinary()
+        process.arguments = ["train", "--config", file.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // Interrupt once training is under way (the TensorBoard log appears with the first steps).
+        let logs = config.run.directory.appendingPathComponent("logs")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && process.isRunning
+            && ((try? FileManager.default.contentsOfDirectory(atPath: logs.path))?.isEmpty ?? true) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(process.processIdentifier, SIGINT)
+        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130, "\(log)")
+        let saved = try #require(Checkpoint.list(config.run.checkpointsDirectory).last, "\(log)")
+        #expect(saved.step > 0 && saved.step < 20_000 && log.contains("interrupted at step \(saved.step)"), "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: config.run.directory.appendingPathComponent(".lock").path))
+        var shorter = config
+        shorter.training.maxSteps = saved.step + 2
+        let resumed = try Trainer(config: shorter, resume: saved.url)
+        resumed.quiet = true
+        try resumed.train()
+        #expect(resumed.state.step == saved.step + 2)
+    }
 }

@@ -1,0 +1,36 @@
+import Foundation
+import Support
+
+/// One trainer per run directory: `.lock` holds the owner's pid and host. A second `dit train` on the same run is
+/// refused (two writers would interleave checkpoints); a lock whose process is gone (a crash, a kill) is taken over.
+final class RunLock {
+    let url: URL
+
+    init(directory: URL) throws {
+        url = directory.appendingPathComponent(".lock")
+        let me = "\(getpid()) \(ProcessInfo.processInfo.hostName)"
+        for _ in 0..<2 {
+            let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                _ = me.withCString { write(fd, $0, strlen($0)) }
+                close(fd)
+                return
+            }
+            guard errno == EEXIST else { throw FileError(path: url.path, "cannot create the run lock (errno \(errno))") }
+            let owner = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: " ") ?? []
+            let pid = owner.first.flatMap { Int32($0) }, host = owner.dropFirst().joined(separator: " ")
+            if let pid, host == ProcessInfo.processInfo.hostName, kill(pid, 0) == 0 || errno == EPERM {
+                throw FileError(path: directory.path, "another dit train (pid \(pid)) is training this run; wait for it "
+                    + "or stop it (a lock left by a process that is gone is taken over by itself)")
+            }
+            if let pid, host != ProcessInfo.processInfo.hostName, !host.isEmpty {
+                throw FileError(path: directory.path, "dit train on \(host) (pid \(pid)) holds this run; if it is gone, "
+                    + "delete \(url.path)")
+            }
+            try? FileManager.default.removeItem(at: url)  // stale: its process is gone
+        }
+        throw FileError(path: url.path, "cannot take the run lock")
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
