@@ -140,6 +140,9 @@ public final class Trainer {
         try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
         try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
                                            to: runDirectory.appendingPathComponent("tokenizer.json"))
+        // A full disk is found now, not at the first checkpoint hours from now.
+        try DiskSpace.require(checkpointSpaceNeeded(), at: checkpointsDirectory,
+                              for: "the checkpoints of this run (\(config.run.keepLast) kept, one more while writing)")
         let logs = try TensorBoardWriter(directory: runDirectory.appendingPathComponent("logs"))
         let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery)
         var lastLoss = Double.nan
@@ -182,7 +185,7 @@ public final class Trainer {
             // The checkpoint first: a sample grid that fails must not cost the step's weights.
             let checkpointNow = config.run.checkpointEvery > 0 && state.step % config.run.checkpointEvery == 0
             if checkpointNow || state.step == totalSteps {
-                let url = try saveCheckpoint()
+                let url = try checkpointOrExplain()
                 if !quiet { progress.message("checkpoint \(url.path)") }
             }
             let sampleNow = config.run.sampleEvery > 0 && state.step % config.run.sampleEvery == 0
@@ -200,7 +203,7 @@ public final class Trainer {
             }
             try onStep?(state.step, stepLoss)
             if Interrupt.isRequested && state.step < totalSteps {
-                let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try saveCheckpoint()
+                let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try checkpointOrExplain()
                 progress.message("interrupted at step \(state.step): checkpoint \(url.path) (continue with --resume)")
                 throw TrainingInterrupted(step: state.step, checkpoint: url)
             }
@@ -280,6 +283,37 @@ public final class Trainer {
     }
 
     // MARK: Checkpoints
+
+    /// A failed checkpoint write (disk full, quota) stops the run with what survived: the previous checkpoint.
+    func checkpointOrExplain() throws -> URL {
+        do { return try saveCheckpoint() } catch {
+            let last = Checkpoint.latest(in: checkpointsDirectory)
+            throw TorchError("the checkpoint at step \(state.step) could not be written: \(error). Training stopped; "
+                + (last.map { "the previous checkpoint \($0.path) is intact (resume with --resume)." }
+                   ?? "no earlier checkpoint exists."))
+        }
+    }
+
+    /// Bytes of one checkpoint: weights, EMA weights and AdamW's two moments per trainable parameter (plus headers).
+    public var checkpointBytes: Int64 {
+        let tensorBytes = { (t: Tensor) in Int64(t.count * t.dtype.elementSize) }
+        let weights = models.stateDict().reduce(Int64(0)) { $0 + tensorBytes($1.1) }
+        let moments = optimizer.parameters.reduce(Int64(0)) { $0 + 2 * tensorBytes($1.1) }
+        let headers = Int64(optimizer.parameters.count) * 200 + 64 * 1024
+        return weights * (ema == nil ? 1 : 2) + moments + headers
+    }
+
+    /// Disk space the rest of the run adds to the checkpoints folder at its peak: up to `keep_last` checkpoints
+    /// plus the one being written, less those already there.
+    func checkpointSpaceNeeded() -> Int64 {
+        let every = config.run.checkpointEvery
+        let remaining = every > 0
+            ? totalSteps / every - state.step / every + (totalSteps % every == 0 ? 0 : 1)
+            : 1
+        let existing = Checkpoint.list(checkpointsDirectory).count
+        let peak = min(existing + remaining, max(1, config.run.keepLast) + 1)
+        return Int64(max(min(remaining, 1), peak - existing)) * checkpointBytes
+    }
 
     @discardableResult
     public func saveCheckpoint() throws -> URL {

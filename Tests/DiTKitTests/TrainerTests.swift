@@ -168,6 +168,38 @@ struct TrainerTests {
             #expect(loaded.state.loss.map { $0.isFinite } == true)
         }
     }
+
+    /// The free-space check sizes a checkpoint from the model and optimizer before any is written: the estimate
+    /// must cover what is then written, without asking for much more.
+    @Test func checkpointSizeEstimateMatchesTheFilesWritten() throws {
+        let dir = try trainerFixture.get()
+        let trainer = try Trainer(config: try tinyConfig(dir, name: "disk-estimate", steps: 2))
+        trainer.quiet = true
+        let estimate = trainer.checkpointBytes
+        try trainer.train()
+        let step = try #require(Checkpoint.latest(in: trainer.checkpointsDirectory))
+        let written = try FileManager.default.contentsOfDirectory(atPath: step.path).reduce(Int64(0)) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: step.appendingPathComponent($1).path)
+            return $0 + ((attributes[.size] as? NSNumber)?.int64Value ?? 0)
+        }
+        #expect(estimate >= written && Double(estimate) <= Double(written) * 1.3 + 100_000, "estimate \(estimate), written \(written)")
+        #expect(FileManager.default.fileExists(atPath: step.appendingPathComponent("ema.safetensors").path))
+    }
+
+    @Test func tooLittleFreeDiskSpaceIsRefusedWithTheNumbers() throws {
+        let dir = try trainerFixture.get()
+        let free = try DiskSpace.available(at: dir.appendingPathComponent("not/yet/created"))
+        #expect(free > 0)
+        try DiskSpace.require(1, at: dir, for: "a test")
+        do {
+            try DiskSpace.require(free * 4 + 1_000_000_000_000, at: dir, for: "the checkpoints")
+            Issue.record("asking for more than the disk holds must fail")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains(dir.path) && message.contains("not enough free disk space for the checkpoints")
+                    && message.contains("MB are free"), "\(message)")
+        }
+    }
 }
 
 extension TrainConfig {
@@ -269,6 +301,44 @@ struct CrashTests {
         #expect(Checkpoint.list(checkpoints).last?.step == 6)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "half-written directories are cleaned up: \(leftovers)")
+    }
+
+    /// A disk that fills up during a checkpoint (here a 100 KiB file-size limit, so the weights file cannot be
+    /// written; SIGXFSZ ignored so the write fails with an error instead of killing the process): the run stops
+    /// with a message naming the step and the intact previous checkpoint, which `--resume` then continues from.
+    @Test func aFullDiskDuringACheckpointKeepsThePreviousOne() throws {
+        let dir = try trainerFixture.get()
+        let config = try tinyConfig(dir, name: "disk-full", steps: 2, checkpointEvery: 2)
+        let file = dir.appendingPathComponent("disk-full.yaml")
+        try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
+        let checkpoints = config.run.directory.appendingPathComponent("checkpoints")
+        try? FileManager.default.removeItem(at: config.run.directory)
+        let (first, firstLog) = try runDit(["train", "--config", file.path])
+        #expect(first == 0, "\(firstLog)")
+        let before = try Data(contentsOf: checkpoints.appendingPathComponent("step-2/model.safetensors"))
+        #expect(before.count > 100 * 1024, "the limit must be smaller than the weights file")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 100; exec \"$0\" train --config \"$1\" --resume --max-steps 4",
+                             ditBinary().path, file.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(log)")
+        #expect(log.contains("the checkpoint at step 4 could not be written") && log.contains("File too large")
+                && log.contains("step-2 is intact"), "\(log)")
+        #expect(Checkpoint.list(checkpoints).map(\.step) == [2])
+        #expect(try Data(contentsOf: checkpoints.appendingPathComponent("step-2/model.safetensors")) == before)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "the failed checkpoint's temporary files are removed: \(leftovers)")
+
+        let (status, resumed) = try runDit(["train", "--config", file.path, "--resume", "--max-steps", "4"])
+        #expect(status == 0, "\(resumed)")
+        #expect(Checkpoint.list(checkpoints).last?.step == 4)
     }
 }
 
