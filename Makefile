@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: deps pyenv build release demo smoke test bench fixtures clean
+.PHONY: deps pyenv build release demo smoke test bench fuzz fixtures clean
 
 # Always asked: bootstrap's fast path returns at once when the recorded torch is still there.
 deps:
@@ -40,6 +40,16 @@ test: deps pyenv
 # last line is the speedup.
 bench: release pyenv
 	"$$(cat .deps/test-python)" benchmarks/bench_dit_step.py --swift .build/release/dit-bench
+
+# Every parser a user file reaches, FUZZ_INPUTS seeded mutations each (Tests/FuzzTargets). A crash or hang leaves
+# the input as .build/fuzz/<target>.current: fix the parser, then commit the input under Tests/Fixtures/fuzz/<target>/
+# (`make test` replays every input there).
+FUZZ_INPUTS ?= 10000
+FUZZ_SEED ?= 1
+fuzz: deps
+	$(SWIFT) build --product dit-fuzz
+	@.build/debug/dit-fuzz --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --out .build/fuzz || { status=$$?; \
+	  echo "dit-fuzz failed (status $$status); the input that did it:"; ls .build/fuzz/*.current; exit 1; }
 
 # Regenerates Tests/Fixtures with the pinned Python packages (offline once installed).
 fixtures: deps pyenv

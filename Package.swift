@@ -75,13 +75,17 @@ let package = Package(
                            "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "dit-bench", dependencies: ["Models", "Torch"], path: "benchmarks/DiTStepBench"),
+        // `make fuzz`: the parsers a user's file reaches, fed seeded mutations (Tests/FuzzTargets), and its driver.
+        .target(name: "FuzzTargets", dependencies: ["Training", "Datasets", "Models", "Schedulers", "Tokenizers",
+                                                    "Support", "Torch"], path: "Tests/FuzzTargets"),
+        .executableTarget(name: "dit-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz"),
         // Fixture paths, tensor comparison, temporary directories and the reference Python, for both test targets.
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], path: "Tests/TorchTests"),
         // Runs the `dit` executable that `swift build --build-tests` builds beside the test bundle.
         .testTarget(name: "DiTKitTests", dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models",
                                                         "Schedulers", "Tokenizers", "Support", "Torch",
-                                                        "TestSupport"],
+                                                        "TestSupport", "FuzzTargets"],
                     path: "Tests/DiTKitTests"),
     ],
     cxxLanguageStandard: .cxx20

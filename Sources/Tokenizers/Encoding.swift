@@ -98,6 +98,15 @@ public struct Padding: Sendable, Equatable {
         self.padToken = padToken
     }
 
+    /// Padding lengths allocate that many ids per text: a file asking for more than 2^20 is broken, not a context.
+    static let longestPadding = 1 << 20
+
+    static func paddingLength(_ json: JSONField) throws -> Int {
+        let n = try json.int()
+        guard (0...longestPadding).contains(n) else { throw json.invalid("a length from 0 to \(longestPadding)") }
+        return n
+    }
+
     /// Reads the section; null means no padding. `strategy` is `"BatchLongest"` or `{"Fixed": n}`.
     static func read(_ json: JSONField) throws -> Padding? {
         if json.isNull { return nil }
@@ -105,12 +114,12 @@ public struct Padding: Sendable, Equatable {
         if case .string("BatchLongest") = json["strategy"].value {
             strategy = .batchLongest
         } else if !json["strategy"]["Fixed"].isNull {
-            strategy = .fixed(try json["strategy"]["Fixed"].int())
+            strategy = .fixed(try paddingLength(json["strategy"]["Fixed"]))
         } else {
             throw json["strategy"].invalid("\"BatchLongest\" or {\"Fixed\": length}")
         }
         return Padding(strategy: strategy, direction: try Truncation.direction(json["direction"]),
-                       padToMultipleOf: try json["pad_to_multiple_of"].optionalInt(),
+                       padToMultipleOf: json["pad_to_multiple_of"].isNull ? nil : try paddingLength(json["pad_to_multiple_of"]),
                        padId: try json["pad_id"].optionalInt() ?? 0,
                        padTypeId: try json["pad_type_id"].optionalInt() ?? 0,
                        padToken: try json["pad_token"].optionalString() ?? "[PAD]")

@@ -218,7 +218,7 @@ extension TrainConfig.Model {
         r.require(hidden % heads == 0, .numHeads, "\(numHeads) does not divide hidden_size \(hidden)",
                   inputs: [.hiddenSize])
         if r.has(.attentionHeadDim) {
-            r.require(attentionHeadDim * heads == hidden, .attentionHeadDim,
+            r.require(attentionHeadDim.multipliedReportingOverflow(by: heads) == (hidden, false), .attentionHeadDim,
                       "\(attentionHeadDim) is not hidden_size / num_heads = \(hidden) / \(heads)"
                           + (hidden % heads == 0 ? " = \(hidden / heads)" : ""), inputs: [.hiddenSize, .numHeads])
         }

@@ -1,0 +1,121 @@
+import Datasets
+import Foundation
+import Models
+import Schedulers
+import Support
+import Tokenizers
+import Torch
+import Training
+
+/// One parser a user's file reaches, as a fuzzing target: seed inputs to mutate and a function that feeds one input
+/// to the parser. Throwing is the right answer to a bad file; a trap, a hang or a huge allocation is a bug.
+public struct FuzzTarget: Sendable {
+    public let name: String
+    public let seeds: @Sendable () throws -> [[UInt8]]
+    /// Parses `input`; `scratch` is an empty directory the target may use for the files the parser reads.
+    public let run: @Sendable (_ input: [UInt8], _ scratch: URL) throws -> Void
+}
+
+public enum FuzzTargets {
+    /// Every target, seeded from the repository's fixtures and configs (`root` is the repository root).
+    public static func all(root: URL) -> [FuzzTarget] {
+        let fixtures = root.appendingPathComponent("Tests/Fixtures")
+        func files(_ folder: String, _ names: [String]) -> @Sendable () throws -> [[UInt8]] {
+            { try names.map { try bytes(fixtures.appendingPathComponent(folder).appendingPathComponent($0)) } }
+        }
+        return [
+            FuzzTarget(name: "safetensors", seeds: files(".", ["mlp.safetensors", "adamw.safetensors", "python_dtypes.safetensors"])) {
+                input, scratch in
+                let file = scratch.appendingPathComponent("x.safetensors")
+                try Data(input).write(to: file)
+                for (_, t) in try SafeTensors.load(file.path) { _ = try t.sum().to(.float64).item() }
+            },
+            FuzzTarget(name: "tokenizer", seeds: files("tokenizers", ["bpe_clip.json", "wordpiece.json", "wordlevel.json"])) {
+                input, _ in
+                let tokenizer = try Tokenizer(json: Data(input))
+                _ = try tokenizer.encode("A red circle, naïve café 你好 <|endoftext|> [CLS]", maxLength: 16)
+                _ = try tokenizer.encode("")
+            },
+            FuzzTarget(name: "model-config", seeds: {
+                try ["models/pixart_tiny/model/config.json", "models/dit_tiny/model/config.json", "models/vae_tiny/model/config.json",
+                     "models/clip_text_tiny/model/config.json", "models/bert_tiny/model/config.json",
+                     "schedulers/dpm_default/scheduler_config.json"].map { try bytes(fixtures.appendingPathComponent($0)) }
+            }) { input, scratch in
+                let file = scratch.appendingPathComponent("config.json")
+                try Data(input).write(to: file)
+                // Every reader on the same bytes (a mutation may keep another model's class name); accepted when one is.
+                let readers: [(URL) throws -> Any] = [
+                    PixArtTransformer2DConfig.load, DiTTransformer2DConfig.load, AutoencoderKLConfig.load,
+                    CLIPTextConfig.load, BertConfig.load, DDPMFamilyConfig.load, DPMSolverMultistepSchedulerConfig.load,
+                    FlowMatchEulerDiscreteSchedulerConfig.load,
+                ]
+                var lastError: Error?, accepted = false
+                for read in readers {
+                    do { _ = try read(file); accepted = true } catch { lastError = error }
+                }
+                if !accepted, let lastError { throw lastError }
+            },
+            FuzzTarget(name: "train-yaml", seeds: {
+                try ["tiny-cpu.yaml", "rtx4090-256.yaml"].map { try bytes(root.appendingPathComponent("configs/\($0)")) }
+            }) { input, _ in
+                _ = try TrainConfig(yaml: String(decoding: input, as: UTF8.self), source: "fuzz.yaml")
+            },
+            FuzzTarget(name: "metadata-jsonl", seeds: { [Array(sampleJSONL.utf8)] }) { input, scratch in
+                try imageFolder(scratch, metadata: "metadata.jsonl", input)
+            },
+            FuzzTarget(name: "metadata-csv", seeds: { [Array(sampleCSV.utf8)] }) { input, scratch in
+                try imageFolder(scratch, metadata: "metadata.csv", input)
+            },
+            FuzzTarget(name: "coco-captions", seeds: { [Array(sampleCOCO.utf8)] }) { input, scratch in
+                let images = scratch.appendingPathComponent("images")
+                try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+                try Data(try PNG.encode(RGBImage(width: 2, height: 2))).write(to: images.appendingPathComponent("a.jpg"))
+                let file = scratch.appendingPathComponent("captions.json")
+                try Data(input).write(to: file)
+                _ = try COCOCaptions(annotations: file, images: images, limit: 1, seed: 3)
+            },
+            FuzzTarget(name: "png", seeds: {
+                var gradient = RGBImage(width: 7, height: 5)
+                for i in gradient.pixels.indices { gradient.pixels[i] = UInt8(truncatingIfNeeded: i * 37) }
+                return [try PNG.encode(gradient)]
+            }) { input, _ in
+                _ = try PNG.decode(input)
+            },
+            FuzzTarget(name: "jpeg", seeds: files("images", ["camera_gray.jpg", "chelsea_progressive.jpg", "rocket_exif6.jpg"])) {
+                input, _ in
+                _ = try JPEG.decode(input)
+            },
+            FuzzTarget(name: "checkpoint", seeds: {
+                [Array(#"{"config_hash":"abc","epoch":0,"grad_scaler":{"growth_tracker":2,"scale":1024},"loss":0.5,"position":24,"rng_state":"AAEC","step":3}"#.utf8)]
+            }) { input, scratch in
+                let dir = scratch.appendingPathComponent("step-3")
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                let weights = ["w": try Tensor([Float(1), 2, 3])]
+                try SafeTensors.save(weights, to: dir.appendingPathComponent("model.safetensors").path)
+                try SafeTensors.save(weights, to: dir.appendingPathComponent("optimizer.safetensors").path)
+                try Data(input).write(to: dir.appendingPathComponent(Checkpoint.stateFile))
+                _ = try Checkpoint.load(dir)
+            },
+        ]
+    }
+
+    static func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
+
+    static func imageFolder(_ scratch: URL, metadata: String, _ input: [UInt8]) throws {
+        try Data(try PNG.encode(RGBImage(width: 3, height: 2))).write(to: scratch.appendingPathComponent("a.png"))
+        try Data(input).write(to: scratch.appendingPathComponent(metadata))
+        _ = try ImageFolder(directory: scratch)
+    }
+
+    static let sampleJSONL = """
+        {"file_name": "a.png", "text": "a red circle"}
+        {"file_name": "a.png", "text": ["two", "captions \\u00e9"]}
+        {"file_name": "missing.png", "text": "gone"}
+
+        """
+    static let sampleCSV = "file_name,text\na.png,\"a red, circle\"\na.png,\"say \"\"hi\"\"\"\n"
+    static let sampleCOCO = """
+        {"images": [{"id": 1, "file_name": "a.jpg", "width": 2, "height": 2}, {"id": 2, "file_name": "b.jpg"}],
+         "annotations": [{"id": 5, "image_id": 1, "caption": " A cat. "}, {"id": 6, "image_id": 2, "caption": "x"}]}
+        """
+}
