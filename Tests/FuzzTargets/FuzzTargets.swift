@@ -96,8 +96,29 @@ public enum FuzzTargets {
                 try Data(input).write(to: dir.appendingPathComponent(Checkpoint.stateFile))
                 _ = try Checkpoint.load(dir)
             },
+            FuzzTarget(name: "cache-manifest", seeds: { [Array(sampleManifest.utf8)] }) { input, scratch in
+                // A two-image pixel cache whose shards are right; the manifest is the mutated part.
+                let shard: [String: Tensor] = [
+                    "pixels": try Tensor.zeros([2, 3, 4, 4]), "input_ids": try Tensor.zeros([3, 4], dtype: .int64),
+                    "attention_mask": try Tensor.ones([3, 4], dtype: .int64),
+                    "caption_counts": try Tensor([Int64(1), 2]),
+                ]
+                try SafeTensors.save(shard, to: scratch.appendingPathComponent("shard-00000.safetensors").path)
+                try SafeTensors.save(["input_ids": try Tensor.zeros([1, 4], dtype: .int64),
+                                      "attention_mask": try Tensor.ones([1, 4], dtype: .int64)],
+                                     to: scratch.appendingPathComponent("empty_caption.safetensors").path)
+                try Data(input).write(to: scratch.appendingPathComponent("manifest.json"))
+                let cache = try CachedDataset(directory: scratch)
+                _ = try cache.batch(try Tensor(Array(0..<Int64(cache.count))), device: .cpu)
+            },
         ]
     }
+
+    static let sampleManifest = #"""
+        {"caption_count": 3, "count": 2, "crops": 0, "flip": false, "image_size": 4, "kind": "pixels", "max_length": 4,
+         "sample_shape": [3, 4, 4], "shards": ["shard-00000.safetensors"], "skipped": [], "skipped_by_reason": {},
+         "source": "fuzz", "truncated_captions": 0, "version": 2, "views": 1}
+        """#
 
     static func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
 
