@@ -160,13 +160,21 @@ public final class Trainer {
             // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
             guard stepLoss.isFinite || scaler != nil else {
                 let last = Checkpoint.latest(in: checkpointsDirectory)
-                throw TorchError("loss became \(stepLoss) at step \(state.step + 1); training stopped. "
+                throw TorchError("loss became \(stepLoss.isNaN ? "NaN" : "\(stepLoss)") at step \(state.step + 1); training stopped. "
                     + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
             }
             // fp16: unscale before clipping; an overflowed step is skipped and the scale backs off.
             let overflow = try scaler?.unscale(params) ?? false
             let gradNorm = try config.optimizer.maxGradNorm.map { try clipGradNorm(params, maxNorm: $0) }
                 ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
+            // A finite loss can still hide a NaN gradient (0 × inf in backward); stepping on it would poison the
+            // weights, and the next checkpoint with them. fp16 runs leave this to the scaler (an overflowed step).
+            guard gradNorm.isFinite || scaler != nil else {
+                let last = Checkpoint.latest(in: checkpointsDirectory)
+                throw TorchError("the gradient norm became \(gradNorm.isNaN ? "NaN" : "\(gradNorm)") at step \(state.step + 1) (loss \(stepLoss)); "
+                    + "training stopped before the weights were changed. "
+                    + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
+            }
             if !overflow { try optimizer.step() }
             scaler?.update(foundInf: overflow)
             optimizer.zeroGrad()

@@ -169,6 +169,42 @@ struct TrainerTests {
         }
     }
 
+    /// A finite loss with a NaN gradient: learned-Σ output rows set to inf make the Σ half of the prediction
+    /// non-finite, which the loss never reads (finite loss), but backward computes 0 × inf = NaN for every layer
+    /// below. The run stops before the optimizer step, so the weights and the checkpoints stay finite.
+    @Test func nonFiniteGradientStopsBeforeTheStep() throws {
+        let dir = try trainerFixture.get()
+        var config = try tinyConfig(dir, name: "nan-grad", steps: 4, checkpointEvery: 1)
+        config.model.learnSigma = true
+        config.model.outChannels = 2 * config.model.inChannels
+        try? FileManager.default.removeItem(at: config.run.directory)
+        let trainer = try Trainer(config: config)
+        trainer.quiet = true
+        var losses: [Double] = []
+        trainer.onStep = { step, loss in
+            losses.append(loss)
+            guard step == 2 else { return }
+            let projOut = trainer.models.transformer.projOut, inChannels = config.model.inChannels
+            let outChannels = 2 * inChannels, rows = projOut.weight.size(0), columns = projOut.weight.size(1)
+            var w = try projOut.weight.contiguous().toArray(Float.self)
+            for row in 0..<rows where row % outChannels >= inChannels {
+                for c in 0..<columns { w[row * columns + c] = .infinity }
+            }
+            try withNoGrad { try projOut.weight.copy_(try Tensor(w).reshaped(rows, columns)) }
+        }
+        do {
+            try trainer.train()
+            Issue.record("an infinite Σ projection must give a NaN gradient")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("gradient norm became NaN at step 3") && message.contains("step-2"), "\(message)")
+        }
+        #expect(losses.count == 2 && losses.allSatisfy(\.isFinite))
+        #expect(Checkpoint.list(trainer.checkpointsDirectory).map(\.step) == [1, 2])
+        let saved = try Checkpoint.load(try #require(Checkpoint.latest(in: trainer.checkpointsDirectory)))
+        for (name, t) in saved.model { #expect(try t.isFinite().all().item() == 1, "\(name)") }
+    }
+
     /// The free-space check sizes a checkpoint from the model and optimizer before any is written: the estimate
     /// must cover what is then written, without asking for much more.
     @Test func checkpointSizeEstimateMatchesTheFilesWritten() throws {
