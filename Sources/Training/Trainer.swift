@@ -159,9 +159,8 @@ public final class Trainer {
             }
             // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
             guard stepLoss.isFinite || scaler != nil else {
-                let last = Checkpoint.latest(in: checkpointsDirectory)
                 throw TorchError("loss became \(stepLoss.isNaN ? "NaN" : "\(stepLoss)") at step \(state.step + 1); training stopped. "
-                    + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
+                    + lastGoodCheckpoint())
             }
             // fp16: unscale before clipping; an overflowed step is skipped and the scale backs off.
             let overflow = try scaler?.unscale(params) ?? false
@@ -170,10 +169,8 @@ public final class Trainer {
             // A finite loss can still hide a NaN gradient (0 × inf in backward); stepping on it would poison the
             // weights, and the next checkpoint with them. fp16 runs leave this to the scaler (an overflowed step).
             guard gradNorm.isFinite || scaler != nil else {
-                let last = Checkpoint.latest(in: checkpointsDirectory)
                 throw TorchError("the gradient norm became \(gradNorm.isNaN ? "NaN" : "\(gradNorm)") at step \(state.step + 1) (loss \(stepLoss)); "
-                    + "training stopped before the weights were changed. "
-                    + (last.map { "The last good checkpoint is \($0.path) (resume with --resume)." } ?? "No checkpoint was written yet."))
+                    + "training stopped before the weights were changed. " + lastGoodCheckpoint())
             }
             if !overflow { try optimizer.step() }
             scaler?.update(foundInf: overflow)
@@ -291,6 +288,11 @@ public final class Trainer {
     }
 
     // MARK: Checkpoints
+
+    func lastGoodCheckpoint() -> String {
+        Checkpoint.latest(in: checkpointsDirectory).map { "The last good checkpoint is \($0.path) (resume with --resume)." }
+            ?? "No checkpoint was written yet."
+    }
 
     /// A failed checkpoint write (disk full, quota) stops the run with what survived: the previous checkpoint.
     func checkpointOrExplain() throws -> URL {
