@@ -238,6 +238,14 @@ struct TrainerTests {
     }
 }
 
+/// `config` as `<dir>/<run name>.yaml` for `dit train --config`, with no run directory left from an earlier test.
+func freshRunConfigFile(_ config: TrainConfig, in dir: URL) throws -> URL {
+    let file = dir.appendingPathComponent("\(config.run.name).yaml")
+    try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
+    try? FileManager.default.removeItem(at: config.run.directory)
+    return file
+}
+
 extension TrainConfig {
     func withModelLayers(_ n: Int) -> TrainConfig {
         var c = self
@@ -301,10 +309,8 @@ struct CrashTests {
     @Test func sigkillDuringACheckpointWriteLeavesThePreviousOne() throws {
         let dir = try trainerFixture.get()
         let config = try tinyConfig(dir, name: "killed", steps: 6, checkpointEvery: 1)
-        let file = dir.appendingPathComponent("killed.yaml")
-        try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
+        let file = try freshRunConfigFile(config, in: dir)
         let checkpoints = config.run.directory.appendingPathComponent("checkpoints")
-        try? FileManager.default.removeItem(at: config.run.directory)
 
         let process = Process()
         process.executableURL = ditBinary()
@@ -345,10 +351,8 @@ struct CrashTests {
     @Test func aFullDiskDuringACheckpointKeepsThePreviousOne() throws {
         let dir = try trainerFixture.get()
         let config = try tinyConfig(dir, name: "disk-full", steps: 2, checkpointEvery: 2)
-        let file = dir.appendingPathComponent("disk-full.yaml")
-        try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
+        let file = try freshRunConfigFile(config, in: dir)
         let checkpoints = config.run.directory.appendingPathComponent("checkpoints")
-        try? FileManager.default.removeItem(at: config.run.directory)
         let (first, firstLog) = try runDit(["train", "--config", file.path])
         #expect(first == 0, "\(firstLog)")
         let before = try Data(contentsOf: checkpoints.appendingPathComponent("step-2/model.safetensors"))
@@ -427,9 +431,7 @@ struct ObjectiveTests {
     @Test func ctrlCSavesACheckpoint() throws {
         let dir = try trainerFixture.get()
         let config = try tinyConfig(dir, name: "interrupted", steps: 20_000, checkpointEvery: 1_000_000)
-        let file = dir.appendingPathComponent("interrupted.yaml")
-        try config.canonicalYAML.write(to: file, atomically: true, encoding: .utf8)
-        try? FileManager.default.removeItem(at: config.run.directory)
+        let file = try freshRunConfigFile(config, in: dir)
         let process = Process()
         process.executableURL = ditBinary()
         process.arguments = ["train", "--config", file.path]

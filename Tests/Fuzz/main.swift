@@ -36,14 +36,20 @@ if setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &addressSpace) != 0 { prin
 let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
 let scratchRoot = out.appendingPathComponent("scratch")
+/// A fresh, empty folder for one input's files (nothing left from the previous input).
+func emptyScratch(_ name: String) throws -> URL {
+    let scratch = scratchRoot.appendingPathComponent(name)
+    try? FileManager.default.removeItem(at: scratch)
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    return scratch
+}
+
 if let replay {
     guard let target = FuzzTargets.all(root: root).first(where: { $0.name == only }) else {
         print("dit-fuzz: --replay needs --target with one of: \(FuzzTargets.all(root: root).map(\.name).joined(separator: ", "))")
         exit(2)
     }
-    let scratch = scratchRoot.appendingPathComponent("replay")
-    try? FileManager.default.removeItem(at: scratch)
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let scratch = try emptyScratch("replay")
     do {
         try target.run(Array(try Data(contentsOf: URL(fileURLWithPath: replay))), scratch)
         print("\(target.name): accepted")
@@ -59,9 +65,7 @@ for target in FuzzTargets.all(root: root) where only == nil || target.name == on
     for n in 0..<inputs {
         let input = mutator.mutate(corpus[n % corpus.count], corpus: corpus)
         try Data(input).write(to: current)
-        let scratch = scratchRoot.appendingPathComponent(target.name)
-        try? FileManager.default.removeItem(at: scratch)
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try emptyScratch(target.name)
         alarm(20)
         do {
             try target.run(input, scratch)
