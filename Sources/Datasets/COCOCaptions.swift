@@ -31,8 +31,7 @@ public struct COCOCaptions {
         do {
             file = try JSONDecoder().decode(File.self, from: data)
         } catch let error as DecodingError {
-            let key = error.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
-            throw FileError(path: annotations.path, "not COCO captions: \(key.drop { $0 == "." }): \(error.problem) "
+            throw FileError(path: annotations.path, "not COCO captions: \(error.keyPath): \(error.problem) "
                 + "(expected images with id and file_name, annotations with image_id and caption)")
         }
         var captions: [Int: [String]] = [:]

@@ -101,16 +101,14 @@ extension ConfigError {
     /// A Codable failure as "key: expected an integer, found the string "2"", the value looked up in `file`.
     init(decoding error: DecodingError, in file: JSONObject, path: String) {
         var found: JSONValue? = .object(file)
-        var key = ""
         for part in error.codingPath {
             if let index = part.intValue {
-                key += "[\(index)]"
                 if case .array(let items)? = found, items.indices.contains(index) { found = items[index] } else { found = nil }
             } else {
-                key += (key.isEmpty ? "" : ".") + part.stringValue
                 if case .object(let members)? = found { found = members[part.stringValue] } else { found = nil }
             }
         }
+        let key = error.keyPath
         self.init(file: path, key: key.isEmpty ? nil : key,
                   error.problem + (found.map { ", found \($0.summary)" } ?? ""))
     }
@@ -123,6 +121,13 @@ extension DecodingError {
         case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): c.codingPath
         case let .keyNotFound(key, c): c.codingPath + [key]
         @unknown default: []
+        }
+    }
+
+    /// Where in the file, as messages name it: `images[3].file_name` ("" for the top level).
+    public var keyPath: String {
+        codingPath.reduce(into: "") { key, part in
+            if let index = part.intValue { key += "[\(index)]" } else { key += (key.isEmpty ? "" : ".") + part.stringValue }
         }
     }
 
