@@ -24,6 +24,19 @@ if hasCUDA {
 // --no-as-needed keeps libtorch_cuda in the binary although no symbol of it is referenced directly (its CUDA
 // kernels register when it loads). --allow-shlib-undefined lets a machine without the CUDA runtime libraries
 // (libcudart, cuBLAS, ... from the nvidia-* wheels) link a binary that will run where they are.
+// NCCL for data-parallel training on CUDA: compiled in when the CUDA wheel's nvidia-* packages carry the NCCL and
+// CUDA runtime headers beside torch (c10d's ProcessGroupNCCL needs both).
+func nvidiaInclude(holding header: String) -> String? {
+    let nvidia = (torchPrefix as NSString).deletingLastPathComponent + "/nvidia"
+    let packages = (try? FileManager.default.contentsOfDirectory(atPath: nvidia)) ?? []
+    return packages.sorted().map { "\(nvidia)/\($0)/include" }
+        .first { FileManager.default.fileExists(atPath: "\($0)/\(header)") }
+}
+let ncclIncludes: [String] = {
+    guard hasCUDA, let nccl = nvidiaInclude(holding: "nccl.h"),
+          let cuda = nvidiaInclude(holding: "cuda_runtime_api.h") else { return [] }
+    return ["-DCTORCH_WITH_NCCL", "-I\(nccl)", "-I\(cuda)"]
+}()
 let linkFlags = ["-L\(torchLib)", "-Xlinker", "-rpath", "-Xlinker", torchLib]
     + (hasCUDA ? ["-Xlinker", "--no-as-needed", "-Xlinker", "--allow-shlib-undefined"] : [])
 
@@ -50,7 +63,9 @@ let package = Package(
                     "-I\(torchPrefix)/include",
                     "-I\(torchPrefix)/include/torch/csrc/api/include",
                     "-O2", "-Wno-deprecated-declarations",
-                ]),
+                ] + ncclIncludes),
+                // torch ships c10d's headers but not Gloo's: the few Gloo types they name are declared here.
+                .headerSearchPath("gloo-declarations"),
             ],
             linkerSettings: torchLibraries + [.unsafeFlags(linkFlags)]
         ),

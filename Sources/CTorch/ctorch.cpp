@@ -1,6 +1,6 @@
 // ctorch.cpp — the C shim over ATen. Each entry point catches every C++ exception and turns it into the
 // per-thread last error, because an exception crossing into Swift would abort the process.
-#include "ctorch.h"
+#include "shim.h"
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
@@ -18,18 +18,17 @@
 #include <string>
 #include <vector>
 
-struct ct_tensor_s {
-  at::Tensor t;
-};
 struct ct_generator_s {
   at::Generator g;
 };
 
 namespace {
-
 thread_local std::string last_error;
-thread_local bool has_error = false;
 std::atomic<int64_t> live{0};
+} // namespace
+
+namespace ctorch {
+thread_local bool has_error = false;
 
 void set_error(const char *msg) {
   last_error = msg;
@@ -40,6 +39,13 @@ ct_tensor wrap(at::Tensor t) {
   live.fetch_add(1, std::memory_order_relaxed);
   return new ct_tensor_s{std::move(t)};
 }
+} // namespace ctorch
+
+using ctorch::has_error;
+using ctorch::set_error;
+using ctorch::wrap;
+
+namespace {
 
 at::ScalarType scalar_type(int32_t code) {
   switch (code) {
@@ -108,26 +114,6 @@ std::vector<at::Tensor> list(const ct_tensor *ts, int64_t n) {
 
 } // namespace
 
-// Runs `body`; on an exception records the message and returns `fail`.
-#define CT_GUARD(fail, ...)                                                                                         \
-  do {                                                                                                                \
-    has_error = false;                                                                                                \
-    try {                                                                                                             \
-      __VA_ARGS__                                                                                                     \
-    } catch (const c10::Error &e) {                                                                                   \
-      set_error(e.what_without_backtrace());                                                                         \
-      return fail;                                                                                                    \
-    } catch (const std::exception &e) {                                                                               \
-      set_error(e.what());                                                                                            \
-      return fail;                                                                                                    \
-    } catch (...) {                                                                                                   \
-      set_error("unknown C++ exception");                                                                            \
-      return fail;                                                                                                    \
-    }                                                                                                                 \
-  } while (0)
-
-#define CT_TENSOR(...) CT_GUARD(nullptr, return wrap(__VA_ARGS__);)
-#define CT_STATUS(...) CT_GUARD(-1, __VA_ARGS__; return 0;)
 
 extern "C" {
 

@@ -8,9 +8,12 @@ public final class ProgressDisplay {
     let logEvery: Int
     let start = Date()
     var startStep: Int
+    /// Training: images per optimizer step over all ranks, shown as images/s.
+    let imagesPerStep: Int?
 
-    public init(total: Int, startStep: Int = 0, logEvery: Int) {
+    public init(total: Int, startStep: Int = 0, logEvery: Int, imagesPerStep: Int? = nil) {
         self.total = total
+        self.imagesPerStep = imagesPerStep
         self.startStep = startStep
         self.logEvery = max(1, logEvery)
         interactive = isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
@@ -23,7 +26,8 @@ public final class ProgressDisplay {
     }
 
     public func update(step: Int, loss: Double, lr: Double) {
-        draw(step: step, stats: String(format: "loss %.4f  lr %.2e  ", loss, lr) + speed(at: step, unit: "it"))
+        let images = imagesPerStep.map { String(format: "%.1f img/s  ", rate(at: step) * Double($0)) } ?? ""
+        draw(step: step, stats: String(format: "loss %.4f  lr %.2e  ", loss, lr) + images + speed(at: step, unit: "it"))
     }
 
     /// Progress counted in `unit`s (`dit prepare`: images).

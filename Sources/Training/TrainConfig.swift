@@ -45,11 +45,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var cfgScale = 4.0
         /// Default: the one that solves the objective (ddim, or euler for flow).
         public var sampler = Sampler.ddim
+        /// Seconds a multi-process run waits at a collective (rendezvous, gradient all-reduce, the checkpoint
+        /// barrier) before it gives up with an error; torch's default for process groups.
+        public var distributedTimeout = 1800.0
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case name, outputDir = "output_dir", seed, device, threads, logEvery = "log_every"
             case sampleEvery = "sample_every", checkpointEvery = "checkpoint_every", keepLast = "keep_last"
             case samplePrompts = "sample_prompts", sampleSteps = "sample_steps", cfgScale = "cfg_scale", sampler
+            case distributedTimeout = "distributed_timeout"
         }
 
         /// <output_dir>/<name>, relative to the current directory when output_dir is.

@@ -184,6 +184,7 @@ extension TrainConfig.Run {
         r.atLeast(0, (seed, .seed), (threads, .threads), (sampleEvery, .sampleEvery), (checkpointEvery, .checkpointEvery))
         r.atLeast(1, (logEvery, .logEvery), (keepLast, .keepLast), (sampleSteps, .sampleSteps))
         r.number(cfgScale, .cfgScale, .atLeast(1))
+        r.number(distributedTimeout, .distributedTimeout, .positive)
     }
 }
 

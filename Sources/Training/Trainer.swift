@@ -10,6 +10,11 @@ import Torch
 /// A training run: runs/NAME/{config.yaml, tokenizer.json, checkpoints/step-N/, logs/ (TensorBoard), samples/}.
 /// Everything random comes from the global torch generator (saved in checkpoints) and the data order from a
 /// per-epoch permutation, so a resumed run repeats the uninterrupted one bit for bit.
+///
+/// Several processes (a `DistributedEnvironment` with WORLD_SIZE > 1) train one run data-parallel: `batch_size` is
+/// the global batch, every rank draws the whole batch's indices, noise, timesteps and caption dropout from the
+/// shared seed and computes its slice, and gradients are averaged across ranks. The result does not depend on the
+/// number of processes, and a checkpoint (written by rank 0) resumes with any number of them.
 public final class Trainer {
     public let config: TrainConfig
     public let runDirectory: URL
@@ -36,12 +41,26 @@ public final class Trainer {
     /// Called after each optimizer step with (step, loss); tests use it to stop a run early.
     public var onStep: ((Int, Double) throws -> Void)?
     public var quiet = false
+    public let distributed: DistributedEnvironment
+    /// The gradient averaging across ranks (nil when training alone).
+    let parallel: DataParallel?
+    /// Rank 0 writes the run's files and shows progress; the other ranks only compute.
+    var isMain: Bool { distributed.isMain }
 
     public var checkpointsDirectory: URL { config.run.checkpointsDirectory }
 
-    public init(config: TrainConfig, resume: URL? = nil) throws {
+    public init(config: TrainConfig, resume: URL? = nil, distributed: DistributedEnvironment = .single) throws {
         self.config = config
-        device = config.run.device
+        self.distributed = distributed
+        device = distributed.device(for: config.run.device)
+        let batch = config.training.batchSize
+        guard batch % distributed.worldSize == 0 else {
+            throw ConfigError(file: "config", key: "training.batch_size",
+                              "the global batch \(batch) does not split evenly over \(distributed.worldSize) processes")
+        }
+        // Join the other ranks first: a wrong address or a missing peer fails now, not after loading the data.
+        parallel = try distributed.processGroup(device: device, timeout: config.run.distributedTimeout)
+            .map(DataParallel.init(group:))
         if config.run.threads > 0 { Runtime.threads = config.run.threads }
         runDirectory = config.run.directory
         data = try CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
@@ -58,6 +77,9 @@ public final class Trainer {
         manualSeed(UInt64(config.run.seed))
         models = try DiffusionModels(config: config, tokenizer: tokenizer, cachedTextDim: data.manifest.textEmbeddingDim)
         try models.to(device)
+        // Every rank drew the same initial weights from the shared seed; rank 0's are made the truth anyway, as DDP
+        // does, so no rank can start from a different model.
+        try parallel?.broadcast(models.stateDict().map(\.1))
         if let textEncoder = models.textEncoder, !config.textEncoder.trainable {
             try textEncoder.parameters().forEach { try $0.requiresGrad(false) }
         }
@@ -117,12 +139,19 @@ public final class Trainer {
         }
     }
 
-    func nextIndices() throws -> Tensor {
+    /// The global batch's indices (the same on every rank).
+    func nextIndices() throws -> [Int64] {
         try ensureOrder()
         let b = min(config.training.batchSize, data.count)
         let slice = Array(order[state.position..<(state.position + b)])
         state.position += b
-        return try Tensor(slice)
+        return slice
+    }
+
+    /// This rank's rows of a global batch: rank r of w takes the r-th of w equal parts.
+    func localRows(of globalBatch: Int) -> Range<Int> {
+        let per = globalBatch / distributed.worldSize
+        return distributed.rank * per..<(distributed.rank + 1) * per
     }
 
     // MARK: Loop
@@ -130,21 +159,29 @@ public final class Trainer {
     /// Trains until the configured number of steps; returns the last loss.
     @discardableResult
     public func train() throws -> Double {
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let lock = try RunLock(directory: runDirectory)
+        var lock: RunLock?
+        var logs: TensorBoardWriter?
         Interrupt.install()
         defer {
             Interrupt.remove()
             withExtendedLifetime(lock) {}
         }
-        try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
-        try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
-                                           to: runDirectory.appendingPathComponent("tokenizer.json"))
-        // A full disk is found now, not at the first checkpoint hours from now.
-        try DiskSpace.require(checkpointSpaceNeeded(), at: checkpointsDirectory,
-                              for: "the checkpoints of this run (\(config.run.keepLast) kept, one more while writing)")
-        let logs = try TensorBoardWriter(directory: runDirectory.appendingPathComponent("logs"))
-        let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery)
+        if isMain {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+            lock = try RunLock(directory: runDirectory)
+            try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
+            try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
+                                 to: runDirectory.appendingPathComponent("tokenizer.json"))
+            // A full disk is found now, not at the first checkpoint hours from now.
+            try DiskSpace.require(checkpointSpaceNeeded(), at: checkpointsDirectory,
+                                  for: "the checkpoints of this run (\(config.run.keepLast) kept, one more while writing)")
+            logs = try TensorBoardWriter(directory: runDirectory.appendingPathComponent("logs"))
+        }
+        // The other ranks start once rank 0 holds the run (a second run on the same directory stops them too).
+        try parallel?.barrier()
+        let quiet = self.quiet || !isMain
+        let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery,
+                                       imagesPerStep: config.training.batchSize * config.training.gradientAccumulationSteps)
         var lastLoss = Double.nan
         let accumulation = config.training.gradientAccumulationSteps
         let params = optimizer.parameters.map(\.1)
@@ -156,6 +193,15 @@ public final class Trainer {
                 let loss = try microBatchLoss() / Double(accumulation)
                 try (scaler?.scaled(loss) ?? loss).backward()
                 stepLoss += try loss.item()
+            }
+            // Ranks agree on the loss (their mean, the global batch's loss) and on whether to stop, so that a NaN
+            // or Ctrl-C seen by one rank stops all of them at the same step.
+            var stopRequested = Interrupt.isRequested
+            if let parallel {
+                try parallel.averageGradients(params)
+                let agreed = try parallel.mean([stepLoss, stopRequested ? 1 : 0])
+                stepLoss = agreed[0]
+                stopRequested = agreed[1] > 0
             }
             // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
             guard stepLoss.isFinite || scaler != nil else {
@@ -180,7 +226,7 @@ public final class Trainer {
             state.loss = stepLoss
             lastLoss = stepLoss
             if !quiet { progress.update(step: state.step, loss: stepLoss, lr: lr) }
-            if state.step % config.run.logEvery == 0 || state.step == totalSteps {
+            if let logs, state.step % config.run.logEvery == 0 || state.step == totalSteps {
                 try logs.scalar("train/loss", stepLoss, step: state.step)
                 try logs.scalar("train/lr", lr, step: state.step)
                 try logs.scalar("train/grad_norm", gradNorm, step: state.step)
@@ -190,11 +236,11 @@ public final class Trainer {
             // The checkpoint first: a sample grid that fails must not cost the step's weights.
             let checkpointNow = config.run.checkpointEvery > 0 && state.step % config.run.checkpointEvery == 0
             if checkpointNow || state.step == totalSteps {
-                let url = try checkpointOrExplain()
+                let url = try checkpoint()
                 if !quiet { progress.message("checkpoint \(url.path)") }
             }
             let sampleNow = config.run.sampleEvery > 0 && state.step % config.run.sampleEvery == 0
-            if (sampleNow || state.step == totalSteps) && !config.run.samplePrompts.isEmpty {
+            if let logs, (sampleNow || state.step == totalSteps) && !config.run.samplePrompts.isEmpty {
                 do {
                     let grid = try sampleGrid()
                     let url = runDirectory.appendingPathComponent("samples/step-\(state.step).png")
@@ -207,9 +253,9 @@ public final class Trainer {
                 }
             }
             try onStep?(state.step, stepLoss)
-            if Interrupt.isRequested && state.step < totalSteps {
-                let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try checkpointOrExplain()
-                progress.message("interrupted at step \(state.step): checkpoint \(url.path) (continue with --resume)")
+            if stopRequested && state.step < totalSteps {
+                let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try checkpoint()
+                if isMain { progress.message("interrupted at step \(state.step): checkpoint \(url.path) (continue with --resume)") }
                 throw TrainingInterrupted(step: state.step, checkpoint: url)
             }
         }
@@ -217,14 +263,21 @@ public final class Trainer {
     }
 
     /// One micro-batch: noise the clean samples, predict, and return the loss against the objective's target.
+    /// Randomness is drawn for the global batch and sliced, so each sample's noise, timestep and dropout are the
+    /// same whatever the number of ranks.
     func microBatchLoss() throws -> Tensor {
         let indices = try nextIndices()
-        let batch = try data.batch(indices, device: device, scalingFactor: latentScaling.scale, shiftFactor: latentScaling.shift)
+        let rows = localRows(of: indices.count)
+        let local = { (t: Tensor) throws -> Tensor in
+            rows.count == indices.count ? t : try t.slice(dim: 0, start: rows.lowerBound, end: rows.upperBound)
+        }
+        let batch = try data.batch(try Tensor(Array(indices[rows])), device: device,
+                                   scalingFactor: latentScaling.scale, shiftFactor: latentScaling.shift)
         let b = batch.x.size(0)
         var ids = batch.ids, mask = batch.mask, cached = batch.text
         if config.data.captionDropout > 0 {
             // Dropped captions become the empty caption, which classifier-free guidance samples against.
-            let drop = try Tensor.rand([b], device: device).lt(config.data.captionDropout)
+            let drop = try local(Tensor.rand([indices.count], device: device)).lt(config.data.captionDropout)
             let rows = try drop.reshaped(b, 1)
             ids = try Tensor.where(rows, emptyCaption.ids.expanded([b, ids.size(1)]), ids)
             mask = try Tensor.where(rows, emptyCaption.mask.expanded([b, mask.size(1)]), mask)
@@ -233,14 +286,16 @@ public final class Trainer {
             }
         }
         let context = try models.captionFeatures(ids: ids, mask: mask, cached: cached)
-        let noise = try batch.x.randnLike()
+        var globalShape = batch.x.shape
+        globalShape[0] = indices.count
+        let noise = try local(Tensor.randn(globalShape, dtype: batch.x.dtype, device: device))
         let t: Tensor
         if config.scheduler.objective == .flow {
             // Logit-normal σ (SD3's default weighting): most samples at middle noise levels, where the layout of
             // the image — what the caption's position and size words decide — is formed.
-            t = try Tensor.randn([b], device: device).sigmoid() * Double(config.scheduler.numTrainTimesteps)
+            t = try local(Tensor.randn([indices.count], device: device)).sigmoid() * Double(config.scheduler.numTrainTimesteps)
         } else {
-            t = try Tensor.randint(0, config.scheduler.numTrainTimesteps, [b], device: device)
+            t = try local(Tensor.randint(0, config.scheduler.numTrainTimesteps, [indices.count], device: device))
         }
         let xt = try scheduler.addNoise(batch.x, noise: noise, timesteps: t)
         let target = try scheduler.trainingTarget(sample: batch.x, noise: noise, timesteps: t)
@@ -292,6 +347,13 @@ public final class Trainer {
     func lastGoodCheckpoint() -> String {
         Checkpoint.latest(in: checkpointsDirectory).map { "The last good checkpoint is \($0.path) (resume with --resume)." }
             ?? "No checkpoint was written yet."
+    }
+
+    /// Rank 0 writes the checkpoint while the others wait for it; every rank returns its path.
+    func checkpoint() throws -> URL {
+        let url = isMain ? try checkpointOrExplain() : nil
+        try parallel?.barrier()
+        return url ?? checkpointsDirectory.appendingPathComponent("step-\(state.step)")
     }
 
     /// A failed checkpoint write (disk full, quota) stops the run with what survived: the previous checkpoint.

@@ -3,7 +3,8 @@ import Foundation
 import Torch
 import Training
 
-/// `dit train --config CONFIG [--resume [PATH]]`.
+/// `dit train --config CONFIG [--resume [PATH]]`. Under torchrun or `dit launch` (WORLD_SIZE > 1) each worker runs
+/// this same command and trains its share of every batch; rank 0 prints and writes.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a DiT from a prepared cache.")
 
@@ -14,6 +15,15 @@ struct Train: ParsableCommand {
     @Option(help: "Override training.max_steps (for quick trials).") var maxSteps: Int?
 
     func run() throws {
+        let env = try DistributedEnvironment.current()
+        do {
+            try train(env)
+        } catch let error where env.isDistributed && !(error is ExitCode) {
+            throw DistributedError("rank \(env.rank) of \(env.worldSize): \(error)")
+        }
+    }
+
+    func train(_ env: DistributedEnvironment) throws {
         var c = try TrainConfig.load(URL(fileURLWithPath: config))
         if let maxSteps { c.training.maxSteps = maxSteps; c.training.numEpochs = nil }
         var from: URL?
@@ -25,18 +35,20 @@ struct Train: ParsableCommand {
             }
             from = latest
         }
-        let trainer = try Trainer(config: c, resume: from)
-        if let from { print("resuming from \(from.path) at step \(trainer.state.step)") }
-        print("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
+        let trainer = try Trainer(config: c, resume: from, distributed: env)
+        let say = { (line: String) in if env.isMain { print(line) } }
+        if let from { say("resuming from \(from.path) at step \(trainer.state.step)") }
+        say("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
             + (trainer.models.textEncoder.map { ", \($0.parameterCount) text-encoder parameters" } ?? "")
-            + ", \(trainer.data.count) samples, \(trainer.totalSteps) steps on \(c.run.device)")
+            + ", \(trainer.data.count) samples, \(trainer.totalSteps) steps on \(c.run.device)"
+            + (env.isDistributed ? " × \(env.worldSize) processes (global batch \(c.training.batchSize))" : ""))
         let loss: Double
         do {
             loss = try trainer.train()
         } catch let stopped as TrainingInterrupted {
-            print(stopped.description)
+            say(stopped.description)
             throw ExitCode(130)  // as a shell reports a Ctrl-C
         }
-        print(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
+        say(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
     }
 }

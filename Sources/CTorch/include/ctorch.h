@@ -208,6 +208,23 @@ int ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_te
                     double beta2, double weight_decay, double eps, bool maximize);
 bool ct_fused_adamw_available(int32_t dev);
 
+/* ---- c10d: process groups for data-parallel training (distributed.cpp) ----
+ * Rendezvous is a c10d TCPStore that rank 0 hosts at master_addr:master_port; the collectives are c10d's Gloo
+ * (CPU) or NCCL (CUDA, when the torch build has it). Collectives run asynchronously and return a ct_work to wait on.
+ * Every failure (a peer gone, a timeout) comes back as the last error with c10d's message. */
+typedef struct ct_process_group_s *ct_process_group;
+typedef struct ct_work_s *ct_work;
+enum { CT_BACKEND_GLOO = 0, CT_BACKEND_NCCL = 1 };
+enum { CT_REDUCE_SUM = 0, CT_REDUCE_MAX = 1 };
+bool ct_backend_available(int32_t backend);
+ct_process_group ct_process_group_new(const char *master_addr, int32_t master_port, int32_t rank, int32_t world_size,
+                                      int32_t backend, int32_t device_index, int64_t timeout_ms);
+void ct_process_group_free(ct_process_group pg);
+ct_work ct_all_reduce(ct_process_group pg, ct_tensor t, int32_t op);  /* in place */
+ct_work ct_broadcast(ct_process_group pg, ct_tensor t, int32_t root);  /* in place */
+ct_work ct_barrier(ct_process_group pg);
+int ct_work_wait(ct_work w);                      /* waits, then frees w (also when it failed) */
+
 #ifdef __cplusplus
 }
 #endif
