@@ -189,6 +189,12 @@ public enum CachePreparer {
         public var modelIdentity = ""
         /// Versions of each image in the cache.
         var views: Int { max(1, crops) * (flip ? 2 : 1) }
+        /// Several processes (`dit launch -- prepare`): this one encodes shards rank, rank + worldSize, …; rank 0
+        /// writes the tokenizer, the empty caption and, once `barrier` says all shards are written, the manifest.
+        public var rank = 0
+        public var worldSize = 1
+        /// Returns when every rank has called it (a c10d barrier); nil for a single process.
+        public var barrier: (() throws -> Void)?
         public init(imageSize: Int, maxLength: Int, tokenizer: URL? = nil) {
             self.imageSize = imageSize
             self.maxLength = maxLength
@@ -213,15 +219,20 @@ public enum CachePreparer {
     @discardableResult
     public static func prepare(_ items: [CaptionedImage], skipped given: [SkippedItem], source: String, output: URL,
                                options o: Options, progress: Progress = { _, _, _ in }) throws -> CacheManifest {
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        // Until this prepare finishes, the folder is not a cache (an old manifest would describe the wrong shards).
-        try? FileManager.default.removeItem(at: output.appendingPathComponent("manifest.json"))
+        let isMain = o.rank == 0
+        let manifestURL = output.appendingPathComponent("manifest.json")
         let start = Date()
         var skipped = given
         let tokenizerURL = output.appendingPathComponent("tokenizer.json")
         let tokenizerText = try o.tokenizer.map { try String(contentsOf: $0, encoding: .utf8) }
             ?? CaptionVocabulary.tokenizerJSON(captions: items.flatMap(\.captions))
-        try AtomicFile.write(tokenizerText, to: tokenizerURL)
+        if isMain {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+            // Until this prepare finishes, the folder is not a cache (an old manifest would describe the wrong shards).
+            try? FileManager.default.removeItem(at: manifestURL)
+            try AtomicFile.write(tokenizerText, to: tokenizerURL)
+        }
+        try o.barrier?()
         var tokenizer = try Tokenizer(contentsOf: tokenizerURL)
         tokenizer.padding = nil
         tokenizer.truncation = nil
@@ -230,12 +241,14 @@ public enum CachePreparer {
         // Float32 for the empty caption: training's caption dropout then uses exactly the features that
         // classifier-free guidance computes at sampling time.
         let empty = try encoder([""], dtype: .float32)
-        try SafeTensors.save(empty.tensors, metadata: ["source": "dit prepare"],
-                             to: output.appendingPathComponent("empty_caption.safetensors").path)
+        if isMain {
+            try SafeTensors.save(empty.tensors, metadata: ["source": "dit prepare"],
+                                 to: output.appendingPathComponent("empty_caption.safetensors").path)
+        }
 
         // Shards are written as they fill and listed in progress.json, so an interrupted prepare (Ctrl-C, a crash, a
         // full disk) continues after the last complete shard when run again with the same data and settings.
-        let journalURL = output.appendingPathComponent("progress.json")
+        let journalURL = journalFile(in: output, rank: o.rank, of: o.worldSize)
         let fingerprint = fnv1a64(([tokenizerText, "\(o.imageSize) \(o.maxLength) \(o.flip) \(o.crops) \(o.shardSize) \(o.vaeDType)",
                                     o.vae.map { "\($0.config)" } ?? "pixels", o.modelIdentity,
                                     o.textEncoder.map { "\(type(of: $0)) \($0.featureWidth)" } ?? "no encoder"]
@@ -249,10 +262,18 @@ public enum CachePreparer {
             // Another prepare's journal: gone before any shard of this one is written, so it can never vouch for them.
             try? FileManager.default.removeItem(at: journalURL)
         }
-        var next = journal.shards.last?.end ?? 0
-        while next < items.count {
-            let end = min(next + max(1, o.shardSize), items.count)
-            var shard = ShardBuffer(), record = ShardRecord(name: "", end: end)
+        // Shard k holds items k·shardSize ..< (k+1)·shardSize; this rank encodes every worldSize-th one.
+        let shardSize = max(1, o.shardSize)
+        let mine = stride(from: o.rank, to: (items.count + shardSize - 1) / shardSize, by: o.worldSize).map { $0 }
+        let myItems = mine.map { min(($0 + 1) * shardSize, items.count) - $0 * shardSize }.reduce(0, +)
+        var done = 0
+        for k in mine {
+            let next = k * shardSize, end = min(next + shardSize, items.count)
+            if journal.shards.contains(where: { $0.index == k }) {
+                done += end - next
+                continue
+            }
+            var shard = ShardBuffer(), record = ShardRecord(index: k, name: "", end: end)
             for batchStart in stride(from: next, to: end, by: max(1, o.batchSize)) {
                 // views[v][i]: view v (crop, then its mirror image) of the batch's image i.
                 var views: [[Tensor]] = Array(repeating: [], count: o.views), batchItems: [CaptionedImage] = []
@@ -289,10 +310,10 @@ public enum CachePreparer {
                     shard.add("caption_counts", try Tensor(batchItems.map { Int64($0.captions.count) }))
                     record.records += batchItems.map { CaptionRecord(fileName: $0.file.lastPathComponent, captions: $0.captions) }
                 }
-                progress(min(batchStart + o.batchSize, end), items.count, Date().timeIntervalSince(start))
+                progress(done + min(batchStart + o.batchSize, end) - next, myItems, Date().timeIntervalSince(start))
             }
             if !shard.isEmpty {
-                record.name = String(format: "shard-%05d.safetensors", journal.shards.count)
+                record.name = String(format: "shard-%05d.safetensors", k)
                 try SafeTensors.save(try shard.tensors(), metadata: ["source": "dit prepare"],
                                      to: output.appendingPathComponent(record.name).path)
             }
@@ -303,8 +324,24 @@ public enum CachePreparer {
                journal.shards.count == stop {
                 throw FileError(path: output.path, "stopped after \(stop) shards (DITKIT_PREPARE_STOP_AFTER_SHARDS)")
             }
-            next = end
+            done += end - next
         }
+        // Every rank's shards are on disk before rank 0 lists them; the others wait for the manifest.
+        try o.barrier?()
+        guard isMain else {
+            try o.barrier?()
+            return try JSONDecoder().decode(CacheManifest.self, from: try Data(contentsOf: manifestURL))
+        }
+        var journals = [journal]
+        for r in 1..<max(1, o.worldSize) {
+            let url = journalFile(in: output, rank: r, of: o.worldSize)
+            guard let other = try? JSONDecoder().decode(PrepareJournal.self, from: Data(contentsOf: url)),
+                  other.fingerprint == fingerprint else {
+                throw FileError(path: url.path, "rank \(r)'s record of its shards is missing or from another prepare")
+            }
+            journals.append(other)
+        }
+        journal.shards = journals.flatMap(\.shards).sorted { $0.index < $1.index }
         let records = journal.shards.flatMap(\.records)
         skipped += journal.shards.flatMap(\.skipped)
         let kept = records.count, captionCount = records.map(\.captions.count).reduce(0, +)
@@ -322,8 +359,9 @@ public enum CachePreparer {
             flip: o.flip, crops: o.crops, views: o.views, shards: shards, skipped: skipped.map(\.description),
             skippedByReason: Dictionary(skipped.map { (reasonKind($0.reason), 1) }, uniquingKeysWith: +),
             truncatedCaptions: truncated, source: source)
-        try AtomicFile.writeJSON(manifest, to: output.appendingPathComponent("manifest.json"))
-        try? FileManager.default.removeItem(at: journalURL)
+        try AtomicFile.writeJSON(manifest, to: manifestURL)
+        for r in 0..<max(1, o.worldSize) { try? FileManager.default.removeItem(at: journalFile(in: output, rank: r, of: o.worldSize)) }
+        try o.barrier?()
         return manifest
     }
 
@@ -340,6 +378,10 @@ public enum CachePreparer {
 
     /// Where crop `c` of item `index` sits along the longer side (0 ... 1): fixed by the item's place in the data, so
     /// a resumed or repeated prepare cuts the same crops.
+    static func journalFile(in output: URL, rank: Int, of worldSize: Int) -> URL {
+        output.appendingPathComponent(worldSize == 1 ? "progress.json" : "progress-\(rank)-of-\(worldSize).json")
+    }
+
     static func cropPosition(_ index: Int, _ c: Int) -> Double {
         var rng = SplitMix64(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(c))
         return Double(rng.next() >> 11) / Double(1 << 53)
@@ -351,7 +393,8 @@ public enum CachePreparer {
     }
 }
 
-/// progress.json: the shards of an unfinished prepare, for the settings and data of `fingerprint`.
+/// progress.json (progress-R-of-W.json for rank R of W processes): the shards of an unfinished prepare, for the
+/// settings and data of `fingerprint`.
 struct PrepareJournal: Codable {
     let fingerprint: String
     var shards: [ShardRecord]
@@ -359,6 +402,8 @@ struct PrepareJournal: Codable {
 
 /// One finished shard: its file ("" when every image in it was skipped) and what it holds.
 struct ShardRecord: Codable {
+    /// Shard k holds items k·shardSize ..< end.
+    let index: Int
     var name: String
     /// The index of the first item after this shard.
     let end: Int

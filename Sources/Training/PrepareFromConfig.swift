@@ -14,13 +14,22 @@ extension CachePreparer {
 
     /// `dit prepare`: the cache `config` trains from — its image size, caption length and flips, and its VAE and
     /// frozen text encoder (loaded on `device`, the VAE in `vaeDType`) — written to `output` (default: data.cache).
+    /// Under a multi-process launch each rank encodes its share of the shards (on cuda:LOCAL_RANK with CUDA).
     @discardableResult
     public static func prepare(_ source: Source, config c: TrainConfig, output: URL? = nil, batchSize: Int = 16,
-                               device: Device? = nil, vaeDType: DType = .float32,
+                               shardSize: Int = 1024, device: Device? = nil, vaeDType: DType = .float32,
+                               distributed: DistributedEnvironment = .single,
                                progress: Progress = { _, _, _ in }) throws -> CacheManifest {
-        let device = device ?? c.run.device
+        let device = distributed.device(for: device ?? c.run.device)
         var options = Options(imageSize: c.data.imageSize, maxLength: c.textEncoder.maxLength)
+        let group = try distributed.processGroup(device: device, timeout: c.run.distributedTimeout)
+        if let group {
+            options.rank = group.rank
+            options.worldSize = group.worldSize
+            options.barrier = { try group.barrier() }
+        }
         options.batchSize = batchSize
+        options.shardSize = shardSize
         options.device = device
         options.vaeDType = vaeDType
         options.flip = c.data.randomFlip

@@ -15,6 +15,7 @@ struct Prepare: ParsableCommand {
     var config: String
     @Option(help: "Write the cache here instead of the config's data.cache.") var output: String?
     @Option(help: "Images (and captions) per VAE / text-encoder batch.") var batchSize = 16
+    @Option(help: "Images per shard file; several processes (dit launch) split the work by shards.") var shardSize = 1024
     @Option(help: "cpu, cuda or cuda:N (default: the config's run.device).") var device: Device?
     @Option(help: "The VAE's precision: fp32, bf16 or fp16 (the SD VAE overflows in fp16).") var vaeDtype = "fp32"
     @Option(help: "The imagefolder's image column.") var imageColumn = "file_name"
@@ -35,6 +36,7 @@ struct Prepare: ParsableCommand {
             throw ValidationError("--vae-dtype must be fp32, bf16 or fp16, got '\(vaeDtype)'")
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard shardSize >= 1 else { throw ValidationError("--shard-size must be at least 1") }
         guard limit.map({ $0 >= 1 }) ?? true else { throw ValidationError("--limit must be at least 1") }
     }
 
@@ -46,13 +48,23 @@ struct Prepare: ParsableCommand {
         } else {
             .imageFolder(URL(fileURLWithPath: imageFolder!), imageColumn: imageColumn, captionColumn: captionColumn)
         }
+        // Under `dit launch` / torchrun each worker encodes its share; rank 0 shows progress (of its share) and
+        // writes the manifest.
+        let env = try DistributedEnvironment.current()
         var display: ProgressDisplay?
-        let manifest = try CachePreparer.prepare(
-            source, config: c, output: output.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, device: device,
-            vaeDType: DType(name: vaeDtype)!) { done, total, _ in
-            if display == nil { display = ProgressDisplay(total: total, logEvery: max(1, total / 10)) }
-            display?.update(done: done, unit: "img")
+        let manifest: CacheManifest
+        do {
+            manifest = try CachePreparer.prepare(
+                source, config: c, output: output.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, shardSize: shardSize,
+                device: device, vaeDType: DType(name: vaeDtype)!, distributed: env) { done, total, _ in
+                guard env.isMain else { return }
+                if display == nil { display = ProgressDisplay(total: total, logEvery: max(1, total / 10)) }
+                display?.update(done: done, unit: "img")
+            }
+        } catch let error where env.isDistributed {
+            throw DistributedError("rank \(env.rank) of \(env.worldSize): \(error)")
         }
+        guard env.isMain else { return }
         print("cached \(manifest.count) images with \(manifest.captionCount) captions (\(manifest.kind) "
             + "\(manifest.sampleShape)\(manifest.flip ? ", and their mirror images" : "")) in \(output ?? c.data.cache)")
         if manifest.truncatedCaptions > 0 {

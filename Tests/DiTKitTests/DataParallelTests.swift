@@ -160,3 +160,31 @@ func workers(of launcher: pid_t) -> [(pid: pid_t, rank: Int)] {
         return rank.map { (pid, $0) }
     }
 }
+
+@Suite("Data-parallel prepare", .serialized)
+struct DataParallelPrepareTests {
+    /// Two workers split the shards of `dit prepare`; the cache is byte for byte the one a single process writes.
+    @Test func twoWorkersWriteTheSameCacheAsOne() throws {
+        let dir = try trainerFixture.get()
+        let config = try dataParallelConfig(dir, name: "dp-prepare", steps: 1)
+        let shapes = dir.appendingPathComponent("shapes").path
+        var caches: [URL] = []
+        for workers in [1, 2] {
+            let cache = dir.appendingPathComponent("dp-cache-\(workers)")
+            try? FileManager.default.removeItem(at: cache)
+            let arguments = ["prepare", shapes, "--config", config.path, "--output", cache.path, "--shard-size", "10"]
+            let result = workers == 1 ? try runDit(arguments) : try launch(workers, arguments)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.components(separatedBy: "cached 48 images").count == 2, "\(result.output)")
+            caches.append(cache)
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: caches[0].path).sorted()
+        #expect(files.filter { $0.hasPrefix("shard-") }.count == 5)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: caches[1].path).sorted() == files)
+        for name in files {
+            let a = FileManager.default.contents(atPath: caches[0].appendingPathComponent(name).path)
+            let b = FileManager.default.contents(atPath: caches[1].appendingPathComponent(name).path)
+            #expect(a != nil && a == b, "\(name) differs")
+        }
+    }
+}
