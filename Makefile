@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: deps pyenv build release demo smoke test bench fuzz fixtures clean
+.PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz fixtures clean
 
 # Always asked: bootstrap's fast path returns at once when the recorded torch is still there.
 deps:
@@ -40,6 +40,12 @@ test: deps pyenv
 # last line is the speedup.
 bench: release pyenv
 	"$$(cat .deps/test-python)" benchmarks/bench_dit_step.py --swift .build/release/dit-bench
+
+# Data-parallel scaling on CPU: DiTKit's c10d training with BENCH_NPROC workers vs one process, and PyTorch's
+# DistributedDataParallel the same way, alternating in one run; the last line is the DDP speedup.
+BENCH_NPROC ?= 2
+bench-ddp: release pyenv
+	"$$(cat .deps/test-python)" benchmarks/bench_ddp.py --swift .build/release/dit-bench --nproc $(BENCH_NPROC)
 
 # Every parser a user file reaches, FUZZ_INPUTS seeded mutations each (Tests/FuzzTargets). A crash or hang leaves
 # the input as .build/fuzz/<target>.current: fix the parser, then commit the input under Tests/Fixtures/fuzz/<target>/

@@ -1,22 +1,21 @@
 import Foundation
-import Torch
 
 /// Data-parallel training over a c10d process group, the way torch's DistributedDataParallel does it: every rank
 /// holds the same weights (broadcast from rank 0 at the start), computes gradients on its slice of the global
 /// batch, and averages them with all-reduces of flattened buckets before clipping and the optimizer step.
-final class DataParallel {
-    let group: ProcessGroup
+public final class DataParallel {
+    public let group: ProcessGroup
     /// DDP's default bucket size: large enough that per-collective latency is paid rarely, small enough that
     /// several buckets are in flight at once.
-    static let bucketBytes = 25 << 20
+    public static let bucketBytes = 25 << 20
 
-    init(group: ProcessGroup) { self.group = group }
+    public init(group: ProcessGroup) { self.group = group }
 
-    var rank: Int { group.rank }
-    var worldSize: Int { group.worldSize }
+    public var rank: Int { group.rank }
+    public var worldSize: Int { group.worldSize }
 
     /// Rank 0's values of `tensors` (parameters and buffers) on every rank.
-    func broadcast(_ tensors: [Tensor]) throws {
+    public func broadcast(_ tensors: [Tensor]) throws {
         try withNoGrad {
             for bucket in Self.buckets(tensors) {
                 let flat = try Self.flatten(bucket)
@@ -29,7 +28,7 @@ final class DataParallel {
     /// Replaces each parameter's gradient with its mean over the ranks. All buckets are started before the first is
     /// waited on, so Gloo's threads (or NCCL's stream) overlap their transfers. Parameters without a gradient are
     /// skipped: the ranks run the same graph, so they lack the same ones.
-    func averageGradients(_ parameters: [Tensor]) throws {
+    public func averageGradients(_ parameters: [Tensor]) throws {
         let grads = parameters.compactMap(\.grad)
         try withNoGrad {
             var pending: [(ProcessGroup.Work, Tensor, [Tensor])] = []
@@ -46,13 +45,13 @@ final class DataParallel {
     }
 
     /// The mean of `values` over the ranks, in one collective (float64, so a loss averages without rounding).
-    func mean(_ values: [Double]) throws -> [Double] {
+    public func mean(_ values: [Double]) throws -> [Double] {
         let t = try Tensor(values)
         try group.allReduce(t)
         return try t.toArray(Double.self).map { $0 / Double(worldSize) }
     }
 
-    func barrier() throws { try group.barrier() }
+    public func barrier() throws { try group.barrier() }
 
     /// Consecutive tensors of one dtype and device, up to `bucketBytes` each (a larger tensor is a bucket alone).
     static func buckets(_ tensors: [Tensor]) -> [[Tensor]] {
