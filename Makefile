@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz fixtures clean
+.PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz torture fixtures clean
 
 # Always asked: bootstrap's fast path returns at once when the recorded torch is still there.
 deps:
@@ -56,6 +56,13 @@ fuzz: deps
 	$(SWIFT) build --product dit-fuzz
 	@.build/debug/dit-fuzz --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --out .build/fuzz || { status=$$?; \
 	  echo "dit-fuzz failed (status $$status); the input that did it:"; ls .build/fuzz/*.current; exit 1; }
+
+# Kill-and-resume: train (1 and 2 processes), prepare (1 and 2) and export are SIGKILLed at random moments, some
+# inside checkpoint writes, and restarted until done; every resume must take the newest complete checkpoint and the
+# end must equal an uninterrupted run's bytes (scripts/torture.py). TORTURE_RUNS trials per mode.
+TORTURE_RUNS ?= 10
+torture: release pyenv
+	"$$(cat .deps/test-python)" scripts/torture.py --dit .build/release/dit --runs $(TORTURE_RUNS)
 
 # Regenerates Tests/Fixtures with the pinned Python packages (offline once installed).
 fixtures: deps pyenv

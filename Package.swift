@@ -24,8 +24,9 @@ if hasCUDA {
 // --no-as-needed keeps libtorch_cuda in the binary although no symbol of it is referenced directly (its CUDA
 // kernels register when it loads). --allow-shlib-undefined lets a machine without the CUDA runtime libraries
 // (libcudart, cuBLAS, ... from the nvidia-* wheels) link a binary that will run where they are.
-// NCCL for data-parallel training on CUDA: compiled in when the CUDA wheel's nvidia-* packages carry the NCCL and
-// CUDA runtime headers beside torch (c10d's ProcessGroupNCCL needs both).
+// NCCL for data-parallel training on CUDA: compiled in when the nvidia-* packages beside torch carry the NCCL and
+// CUDA runtime headers (c10d's ProcessGroupNCCL needs both; crt/ and nv/target come with
+// `pip install "cuda-toolkit[crt,cccl]"`, which the CUDA wheel does not pull in). Without them multi-GPU runs use Gloo.
 func nvidiaInclude(holding header: String) -> String? {
     let nvidia = (torchPrefix as NSString).deletingLastPathComponent + "/nvidia"
     let packages = (try? FileManager.default.contentsOfDirectory(atPath: nvidia)) ?? []
@@ -34,7 +35,9 @@ func nvidiaInclude(holding header: String) -> String? {
 }
 let ncclIncludes: [String] = {
     guard hasCUDA, let nccl = nvidiaInclude(holding: "nccl.h"),
-          let cuda = nvidiaInclude(holding: "cuda_runtime_api.h") else { return [] }
+          let cuda = nvidiaInclude(holding: "crt/host_config.h"),
+          FileManager.default.fileExists(atPath: cuda + "/cuda_runtime_api.h"),
+          FileManager.default.fileExists(atPath: cuda + "/nv/target") else { return [] }
     return ["-DCTORCH_WITH_NCCL", "-I\(nccl)", "-I\(cuda)"]
 }()
 let linkFlags = ["-L\(torchLib)", "-Xlinker", "-rpath", "-Xlinker", torchLib]

@@ -230,6 +230,8 @@ public enum CachePreparer {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
             // Until this prepare finishes, the folder is not a cache (an old manifest would describe the wrong shards).
             try? FileManager.default.removeItem(at: manifestURL)
+            // Half-written files of a prepare that was killed (every write goes to a hidden temporary first).
+            AtomicFile.removeLeftovers(in: output)
             try AtomicFile.write(tokenizerText, to: tokenizerURL)
         }
         try o.barrier?()
@@ -351,7 +353,10 @@ public enum CachePreparer {
         guard kept > 0 else {
             throw FileError(path: source, "no usable images: \(skipped.prefix(5).map(\.description).joined(separator: "; "))")
         }
-        let lines = try records.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        // Sorted keys: the same cache is the same bytes whichever process (or how many) wrote it.
+        let json = JSONEncoder()
+        json.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let lines = try records.map { String(decoding: try json.encode($0), as: UTF8.self) }
         try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: output.appendingPathComponent("captions.jsonl"))
         let manifest = CacheManifest(
             kind: o.vae == nil ? "pixels" : "latents", imageSize: o.imageSize, sampleShape: sampleShape, count: kept,

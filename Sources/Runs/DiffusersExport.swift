@@ -23,6 +23,10 @@ public enum DiffusersExport {
     @discardableResult
     public static func export(_ run: TrainedRun, to directory: URL) throws -> Result {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A killed export's temporaries; model_index.json is written last, so a folder without it is unfinished.
+        for part in ["", "transformer", "scheduler", "tokenizer", "text_encoder", "vae"] {
+            AtomicFile.removeLeftovers(in: directory.appendingPathComponent(part))
+        }
         var parts: [String] = [], index: [String: JSONValue] = [:]
         func component(_ name: String, _ library: String, _ className: String) {
             parts.append(name)

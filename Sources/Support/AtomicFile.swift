@@ -1,13 +1,38 @@
 import Foundation
 
-/// Files written whole or not at all: Foundation writes a temporary file beside the target and renames it, so a
-/// crash leaves the previous version (checkpoints, configs, caches, scores).
+/// Files written whole or not at all: the bytes go to a hidden temporary file beside the target (`.NAME.tmp-PID-R`),
+/// are flushed to disk and renamed over it, so a crash leaves the previous version (checkpoints, configs, caches,
+/// scores) and, at worst, a temporary that `removeLeftovers` recognises.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
-        do {
-            try data.write(to: url, options: .atomic)
-        } catch {
-            throw FileError(path: url.path, "cannot write: \(error.localizedDescription)")
+        let temp = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 16))")
+        let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileError(path: url.path, "cannot write: \(String(cString: strerror(errno)))") }
+        var failure: String?
+        data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failure = String(cString: strerror(errno)); return }
+                done += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        close(fd)
+        if failure == nil && rename(temp.path, url.path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(temp.path)
+            throw FileError(path: url.path, "cannot write: \(failure)")
+        }
+    }
+
+    /// Deletes the temporaries of writers that were killed in `directory` (files and folders named `.NAME.tmp-…`).
+    public static func removeLeftovers(in directory: URL) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        where name.hasPrefix(".") && name.contains(".tmp-") {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
         }
     }
 

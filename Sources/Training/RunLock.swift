@@ -19,7 +19,7 @@ final class RunLock {
             guard errno == EEXIST else { throw FileError(path: url.path, "cannot create the run lock (errno \(errno))") }
             let owner = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: " ") ?? []
             let pid = owner.first.flatMap { Int32($0) }, host = owner.dropFirst().joined(separator: " ")
-            if let pid, host == ProcessInfo.processInfo.hostName, kill(pid, 0) == 0 || errno == EPERM {
+            if let pid, host == ProcessInfo.processInfo.hostName, Self.isRunning(pid) {
                 throw FileError(path: directory.path, "another dit train (pid \(pid)) is training this run; wait for it "
                     + "or stop it (a lock left by a process that is gone is taken over by itself)")
             }
@@ -33,4 +33,14 @@ final class RunLock {
     }
 
     deinit { try? FileManager.default.removeItem(at: url) }
+
+    /// Whether `pid` is a live process. A killed trainer whose parent has not reaped it yet is a zombie: it still
+    /// answers kill(pid, 0) but will never write again, so its lock is stale.
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state != "Z" && state != "X"
+    }
 }

@@ -169,6 +169,7 @@ public final class Trainer {
         if isMain {
             try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
             lock = try RunLock(directory: runDirectory)
+            AtomicFile.removeLeftovers(in: runDirectory)
             try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
             try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
                                  to: runDirectory.appendingPathComponent("tokenizer.json"))

@@ -425,6 +425,19 @@ struct ObjectiveTests {
         trainer.quiet = true
         try trainer.train()
         #expect(trainer.state.step == 1 && !FileManager.default.fileExists(atPath: lock.path), "released at the end")
+        // A killed trainer that nobody has reaped yet (a zombie) answers kill(pid, 0) but holds nothing.
+        var zombie: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&zombie, "/bin/true", nil, nil, argv, environ) == 0)
+        usleep(200_000)
+        #expect(kill(zombie, 0) == 0 && !RunLock.isRunning(zombie))
+        try "\(zombie) \(ProcessInfo.processInfo.hostName)".write(to: lock, atomically: true, encoding: .utf8)
+        let again = try Trainer(config: config)
+        again.quiet = true
+        try again.train()
+        var status: Int32 = 0
+        waitpid(zombie, &status, 0)
     }
 
     /// Ctrl-C (SIGINT) finishes the step, writes a checkpoint, exits with 130; --resume goes on from there.
