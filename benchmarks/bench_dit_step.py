@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Swift (DiTKit over libtorch) vs PyTorch eager on the same DiT training step, alternating in one run.
+"""Swift (DiTKit over libtorch) vs PyTorch, eager and torch.compile, on the same DiT training step, alternating in one run.
 
 The Swift side is `dit-bench --worker` (benchmarks/DiTStepBench) running DiTKit's DiTTransformer2DModel; the PyTorch
-side is diffusers' DiTTransformer2DModel. Swift loads the weights PyTorch starts from and both draw the same data from
-the same seed, so their first losses must agree, which shows that the two programs do the same work. Steps alternate Swift, PyTorch, Swift, ... so that machine noise
-hits both alike. Prints the median seconds per step of each and, last, `speedup vs pytorch eager: X.XX`
-(PyTorch time / Swift time).
+side is diffusers' DiTTransformer2DModel, run eagerly and, as a third side, through `torch.compile` (inductor, its
+default mode; compiled during the warm-up steps, which are not timed). Swift loads the weights PyTorch starts from
+and every side draws the same data from the same seed, so their first losses must agree, which shows that the
+programs do the same work. Steps alternate Swift, eager, compiled, Swift, ... so that machine noise hits all alike.
+Prints the median seconds per step of each and, as the last two lines, `speedup vs pytorch eager: X.XX` and
+`speedup vs torch.compile: Y.YY` (PyTorch time / Swift time).
 """
+import copy
 import argparse
 import math
 import statistics
@@ -33,10 +36,12 @@ def build_model(seed, directory):
 
 
 class TorchStep:
-    def __init__(self, seed, batch, fused, device, model):
+    def __init__(self, seed, batch, fused, device, model, compiled=False):
         self.batch, self.device = batch, device
         self.model = model.to(device)
-        torch.manual_seed(seed)
+        self.forward = torch.compile(self.model) if compiled else self.model
+        # Each PyTorch side has its own generator, seeded like Swift's global one, so all draw the same data.
+        self.gen = torch.Generator(device=device).manual_seed(seed)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0, fused=fused or None)
         betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
         self.alphas_cumprod = (1 - betas).log().cumsum(0).exp().float().to(device)
@@ -44,13 +49,14 @@ class TorchStep:
     def __call__(self):
         start = time.perf_counter()
         b, d = self.batch, self.device
-        x0 = torch.randn(b, 3, 32, 32, device=d)
-        y = torch.randint(0, 10, (b,), device=d)
-        t = torch.randint(0, 1000, (b,), device=d)
-        noise = torch.randn(b, 3, 32, 32, device=d)
+        g = self.gen
+        x0 = torch.randn(b, 3, 32, 32, device=d, generator=g)
+        y = torch.randint(0, 10, (b,), device=d, generator=g)
+        t = torch.randint(0, 1000, (b,), device=d, generator=g)
+        noise = torch.randn(b, 3, 32, 32, device=d, generator=g)
         ab = self.alphas_cumprod.index_select(0, t).reshape(b, 1, 1, 1)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        loss = F.mse_loss(self.model(xt, timestep=t, class_labels=y).sample, noise)
+        loss = F.mse_loss(self.forward(xt, timestep=t, class_labels=y).sample, noise)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -87,7 +93,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--swift", required=True, help="path of the dit-bench binary")
     ap.add_argument("--steps", type=int, default=12, help="timed steps of each side (after warm-up)")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps (torch.compile compiles in the first)")
+    ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile side")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--torch-fused", action="store_true", help="use AdamW(fused=True) on the PyTorch side too")
@@ -97,18 +104,22 @@ def main():
     model_dir = tempfile.mkdtemp(prefix="dit-bench-")
     model = build_model(args.seed, model_dir)
     swift = SwiftStep(args.swift, args.seed, args.batch, args.device, model_dir)
+    twin = copy.deepcopy(model)
     ref = TorchStep(args.seed, args.batch, args.torch_fused, args.device, model)
+    sides = {"swift": swift, "pytorch": ref}
+    if not args.no_compile:
+        sides["compiled"] = TorchStep(args.seed, args.batch, args.torch_fused, args.device, twin, compiled=True)
     n_params = sum(p.numel() for p in ref.model.parameters())
     print(f"DiT step (DiTTransformer2DModel): 32x32x3, patch 2, hidden 256, 6 blocks, 4 heads, batch {args.batch}, "
           f"float32, AdamW, "
           f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; parameters swift {swift.parameters} "
           f"pytorch {n_params}; PyTorch AdamW {'fused' if args.torch_fused else 'default (for-loop on CPU)'}")
-    times = {"swift": [], "pytorch": []}
-    losses = {"swift": [], "pytorch": []}
+    times = {k: [] for k in sides}
+    losses = {k: [] for k in sides}
     for i in range(args.warmup + args.steps):
         row = []
-        for name, step in (("swift", swift), ("pytorch", ref)):
+        for name, step in sides.items():
             seconds, loss = step()
             losses[name].append(loss)
             if i >= args.warmup:
@@ -119,16 +130,18 @@ def main():
     swift.close()
     shutil.rmtree(model_dir, ignore_errors=True)
     first = {k: v[0] for k, v in losses.items()}
-    diff = abs(first["swift"] - first["pytorch"])
+    diff = max(abs(first["swift"] - v) for v in first.values())
     drift = max(abs(a - b) for a, b in zip(losses["swift"], losses["pytorch"]))
-    print(f"first loss: swift {first['swift']:.8f} pytorch {first['pytorch']:.8f} (|diff| {diff:.2e}); "
-          f"largest loss difference over all {len(losses['swift'])} steps {drift:.2e}")
+    print("first loss: " + ", ".join(f"{k} {v:.8f}" for k, v in first.items()) + f" (largest |diff| {diff:.2e}); "
+          f"largest swift-eager loss difference over all {len(losses['swift'])} steps {drift:.2e}")
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"swift   median {med['swift']:.4f} s/step  (min {min(times['swift']):.4f})")
-    print(f"pytorch median {med['pytorch']:.4f} s/step  (min {min(times['pytorch']):.4f})")
+    for k in sides:
+        print(f"{k:<8} median {med[k]:.4f} s/step  (min {min(times[k]):.4f})")
     if diff > 1e-4:
-        print("warning: the first losses differ; the two sides are not running the same computation")
+        print("warning: the first losses differ; the sides are not running the same computation")
     print(f"speedup vs pytorch eager: {med['pytorch'] / med['swift']:.2f}")
+    if "compiled" in med:
+        print(f"speedup vs torch.compile: {med['compiled'] / med['swift']:.2f}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,17 @@ Cache &cache() {
   return *c;
 }
 
+// Bytes of live tensors (their size classes) and the most since the last reset: what `dit train --dry-run` reports.
+std::atomic<int64_t> g_in_use{0};
+std::atomic<int64_t> g_peak{0};
+
+void count_allocation(size_t size) {
+  int64_t now = g_in_use.fetch_add(int64_t(size), std::memory_order_relaxed) + int64_t(size);
+  int64_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
 // Four size classes per power of two, so a reused block wastes at most a quarter of its size.
 size_t size_class(size_t n) {
   size_t top = size_t(1) << (63 - __builtin_clzll(n));
@@ -61,6 +72,7 @@ void delete_block(void *data) {
   void *base = static_cast<char *>(data) - kHeader;
   size_t size;
   std::memcpy(&size, base, sizeof(size));
+  g_in_use.fetch_sub(int64_t(size), std::memory_order_relaxed);
   Cache &c = cache();
   if (size >= kMinCached && c.enabled.load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> lock(c.mutex);
@@ -98,6 +110,7 @@ struct CachingCPUAllocator final : c10::Allocator {
       TORCH_CHECK(base != nullptr, "CPU allocator: not enough memory: you tried to allocate ", n, " bytes.");
     }
     std::memcpy(base, &size, sizeof(size));
+    count_allocation(size);
     void *data = static_cast<char *>(base) + kHeader;
     return {data, data, &delete_block, c10::Device(c10::DeviceType::CPU)};
   }
@@ -141,6 +154,9 @@ void ct_cpu_caching_set_enabled(bool on) {
     trim_locked(c);
   }
 }
+int64_t ct_cpu_allocated_bytes(void) { return g_in_use.load(std::memory_order_relaxed); }
+int64_t ct_cpu_peak_allocated_bytes(void) { return g_peak.load(std::memory_order_relaxed); }
+void ct_cpu_reset_peak(void) { g_peak.store(g_in_use.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 int64_t ct_cpu_cache_bytes(void) {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);

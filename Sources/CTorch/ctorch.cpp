@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/CachingDeviceAllocator.h>
 #include <torch/headeronly/version.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
@@ -140,6 +141,19 @@ int64_t ct_cuda_device_count(void) {
   } catch (...) {
     return 0;
   }
+}
+// Through c10's device-generic allocator interface, so no CUDA header is needed here.
+int ct_cuda_memory_stats(int32_t index, int64_t *allocated, int64_t *peak_allocated, int64_t *peak_reserved) {
+  CT_STATUS({
+    auto stats = c10::getDeviceAllocator(c10::DeviceType::CUDA)->getDeviceStats(static_cast<c10::DeviceIndex>(index));
+    const auto all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    *allocated = stats.allocated_bytes[all].current;
+    *peak_allocated = stats.allocated_bytes[all].peak;
+    *peak_reserved = stats.reserved_bytes[all].peak;
+  });
+}
+int ct_cuda_reset_peak(int32_t index) {
+  CT_STATUS(c10::getDeviceAllocator(c10::DeviceType::CUDA)->resetPeakStats(static_cast<c10::DeviceIndex>(index)));
 }
 void ct_line_buffered_stdout(void) { setvbuf(stdout, nullptr, _IOLBF, 0); }
 void ct_set_num_threads(int32_t n) { at::set_num_threads(n); }

@@ -184,47 +184,9 @@ public final class Trainer {
         let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery,
                                        imagesPerStep: config.training.batchSize * config.training.gradientAccumulationSteps)
         var lastLoss = Double.nan
-        let accumulation = config.training.gradientAccumulationSteps
-        let params = optimizer.parameters.map(\.1)
         while state.step < totalSteps {
-            let lr = config.optimizer.learningRate * schedule.multiplier(at: state.step)
-            optimizer.lr = lr
-            var stepLoss = 0.0
-            for _ in 0..<accumulation {
-                let loss = try microBatchLoss() / Double(accumulation)
-                try (scaler?.scaled(loss) ?? loss).backward()
-                stepLoss += try loss.item()
-            }
-            // Ranks agree on the loss (their mean, the global batch's loss) and on whether to stop, so that a NaN
-            // or Ctrl-C seen by one rank stops all of them at the same step.
-            var stopRequested = Interrupt.isRequested
-            if let parallel {
-                try parallel.averageGradients(params)
-                let agreed = try parallel.mean([stepLoss, stopRequested ? 1 : 0])
-                stepLoss = agreed[0]
-                stopRequested = agreed[1] > 0
-            }
-            // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
-            guard stepLoss.isFinite || scaler != nil else {
-                throw TorchError("loss became \(stepLoss.isNaN ? "NaN" : "\(stepLoss)") at step \(state.step + 1); training stopped. "
-                    + lastGoodCheckpoint())
-            }
-            // fp16: unscale before clipping; an overflowed step is skipped and the scale backs off.
-            let overflow = try scaler?.unscale(params) ?? false
-            let gradNorm = try config.optimizer.maxGradNorm.map { try clipGradNorm(params, maxNorm: $0) }
-                ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
-            // A finite loss can still hide a NaN gradient (0 × inf in backward); stepping on it would poison the
-            // weights, and the next checkpoint with them. fp16 runs leave this to the scaler (an overflowed step).
-            guard gradNorm.isFinite || scaler != nil else {
-                throw TorchError("the gradient norm became \(gradNorm.isNaN ? "NaN" : "\(gradNorm)") at step \(state.step + 1) (loss \(stepLoss)); "
-                    + "training stopped before the weights were changed. " + lastGoodCheckpoint())
-            }
-            if !overflow { try optimizer.step() }
-            scaler?.update(foundInf: overflow)
-            optimizer.zeroGrad()
-            state.step += 1
-            try ema?.update(step: state.step)
-            state.loss = stepLoss
+            let step = try optimizerStep()
+            let (stepLoss, lr, gradNorm, stopRequested) = (step.loss, step.lr, step.gradNorm, step.stopRequested)
             lastLoss = stepLoss
             if !quiet { progress.update(step: state.step, loss: stepLoss, lr: lr) }
             if let logs, state.step % config.run.logEvery == 0 || state.step == totalSteps {
@@ -264,6 +226,52 @@ public final class Trainer {
     }
 
     /// One micro-batch: noise the clean samples, predict, and return the loss against the objective's target.
+    /// One optimizer step: the micro-batches' forward and backward passes, the gradient average across ranks,
+    /// clipping, AdamW and EMA. Stops with the last good checkpoint named when the loss or gradients are not finite.
+    func optimizerStep() throws -> (loss: Double, lr: Double, gradNorm: Double, stopRequested: Bool) {
+        let accumulation = config.training.gradientAccumulationSteps
+        let params = optimizer.parameters.map(\.1)
+        let lr = config.optimizer.learningRate * schedule.multiplier(at: state.step)
+        optimizer.lr = lr
+        var stepLoss = 0.0
+        for _ in 0..<accumulation {
+            let loss = try microBatchLoss() / Double(accumulation)
+            try (scaler?.scaled(loss) ?? loss).backward()
+            stepLoss += try loss.item()
+        }
+        // Ranks agree on the loss (their mean, the global batch's loss) and on whether to stop, so that a NaN
+        // or Ctrl-C seen by one rank stops all of them at the same step.
+        var stopRequested = Interrupt.isRequested
+        if let parallel {
+            try parallel.averageGradients(params)
+            let agreed = try parallel.mean([stepLoss, stopRequested ? 1 : 0])
+            stepLoss = agreed[0]
+            stopRequested = agreed[1] > 0
+        }
+        // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
+        guard stepLoss.isFinite || scaler != nil else {
+            throw TorchError("loss became \(stepLoss.isNaN ? "NaN" : "\(stepLoss)") at step \(state.step + 1); training stopped. "
+                + lastGoodCheckpoint())
+        }
+        // fp16: unscale before clipping; an overflowed step is skipped and the scale backs off.
+        let overflow = try scaler?.unscale(params) ?? false
+        let gradNorm = try config.optimizer.maxGradNorm.map { try clipGradNorm(params, maxNorm: $0) }
+            ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
+        // A finite loss can still hide a NaN gradient (0 × inf in backward); stepping on it would poison the
+        // weights, and the next checkpoint with them. fp16 runs leave this to the scaler (an overflowed step).
+        guard gradNorm.isFinite || scaler != nil else {
+            throw TorchError("the gradient norm became \(gradNorm.isNaN ? "NaN" : "\(gradNorm)") at step \(state.step + 1) (loss \(stepLoss)); "
+                + "training stopped before the weights were changed. " + lastGoodCheckpoint())
+        }
+        if !overflow { try optimizer.step() }
+        scaler?.update(foundInf: overflow)
+        optimizer.zeroGrad()
+        state.step += 1
+        try ema?.update(step: state.step)
+        state.loss = stepLoss
+        return (stepLoss, lr, gradNorm, stopRequested)
+    }
+
     /// Randomness is drawn for the global batch and sliced, so each sample's noise, timestep and dropout are the
     /// same whatever the number of ranks.
     func microBatchLoss() throws -> Tensor {

@@ -13,6 +13,9 @@ struct Train: ParsableCommand {
     var resume: String?
     @Flag(help: "Continue from the run's latest checkpoint (what a bare --resume means).") var resumeLatest = false
     @Option(help: "Override training.max_steps (for quick trials).") var maxSteps: Int?
+    @Flag(help: "Measure instead of training: parameter counts, peak memory and time per step over a few steps; nothing is written.")
+    var dryRun = false
+    @Option(help: "Optimizer steps the dry run measures.") var dryRunSteps = 3
 
     func run() throws {
         let env = try DistributedEnvironment.current()
@@ -37,6 +40,12 @@ struct Train: ParsableCommand {
         }
         let trainer = try Trainer(config: c, resume: from, distributed: env)
         let say = { (line: String) in if env.isMain { print(line) } }
+        if dryRun {
+            say("dry run of \(c.run.name): batch \(c.training.batchSize) × accumulation \(c.training.gradientAccumulationSteps), "
+                + "\(c.training.mixedPrecision.rawValue) mixed precision, \(c.data.imageSize) px; nothing is written")
+            try trainer.dryRun(steps: dryRunSteps).lines().forEach(say)
+            return
+        }
         if let from { say("resuming from \(from.path) at step \(trainer.state.step)") }
         say("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
             + (trainer.models.textEncoder.map { ", \($0.parameterCount) text-encoder parameters" } ?? "")

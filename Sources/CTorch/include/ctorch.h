@@ -42,6 +42,12 @@ int32_t ct_get_num_threads(void);
 bool ct_cpu_caching_enabled(void);
 void ct_cpu_caching_set_enabled(bool on);
 int64_t ct_cpu_cache_bytes(void);                 /* bytes held for reuse */
+int64_t ct_cpu_allocated_bytes(void);             /* bytes of live CPU tensors (through this allocator) */
+int64_t ct_cpu_peak_allocated_bytes(void);        /* the most live at once since ct_cpu_reset_peak */
+void ct_cpu_reset_peak(void);
+/* CUDA's caching allocator: bytes of live tensors, and the peaks of live and reserved bytes since the last reset. */
+int ct_cuda_memory_stats(int32_t index, int64_t *allocated, int64_t *peak_allocated, int64_t *peak_reserved);
+int ct_cuda_reset_peak(int32_t index);
 void ct_cpu_cache_empty(void);                    /* returns them to the system */
 char *ct_describe(ct_tensor t);                   /* torch's printout; free with ct_free_string */
 void ct_free_string(char *s);

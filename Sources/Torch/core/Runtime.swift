@@ -23,6 +23,29 @@ public enum Runtime {
     public static var cpuCachedBytes: Int { Int(ct_cpu_cache_bytes()) }
     /// Returns the cached CPU blocks to the system.
     public static func emptyCPUCache() { ct_cpu_cache_empty() }
+    /// Tensor memory on `device`: bytes live now, the most live at once and (CUDA) the most the caching allocator
+    /// held from the driver, since the last `resetPeakMemory`. On the CPU it counts DiTKit's allocator, which
+    /// every CPU tensor goes through.
+    public static func memory(on device: Device) throws -> (allocated: Int, peakAllocated: Int, peakReserved: Int) {
+        switch device {
+        case .cpu:
+            let peak = Int(ct_cpu_peak_allocated_bytes())
+            return (Int(ct_cpu_allocated_bytes()), peak, peak)
+        case .cuda(let index):
+            var now: Int64 = 0, peak: Int64 = 0, reserved: Int64 = 0
+            try check(ct_cuda_memory_stats(Int32(index), &now, &peak, &reserved))
+            return (Int(now), Int(peak), Int(reserved))
+        }
+    }
+
+    /// Starts a new peak at what is live now.
+    public static func resetPeakMemory(on device: Device) throws {
+        switch device {
+        case .cpu: ct_cpu_reset_peak()
+        case .cuda(let index): try check(ct_cuda_reset_peak(Int32(index)))
+        }
+    }
+
     /// Makes standard output line-buffered, so progress printed to a file or pipe shows up line by line.
     public static func lineBufferedOutput() { ct_line_buffered_stdout() }
     /// Tensor handles alive right now; a loop that returns to its starting count leaks nothing.

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds `dit` and `dit-bench` for a CUDA machine that has PyTorch but no Swift (benchmarks/gpu_check.sh runs them).
+#
+#   scripts/build-for-gpu.sh [TORCH_VERSION]      (default 2.11.0, the lent GPU machines' torch)
+#
+# Downloads PyPI's CUDA wheel of that torch and the headers of the nvidia-* packages it names, plus the two that
+# NCCL's headers need and the wheel does not pull in (CUDA crt and cccl), then builds against them with
+# --static-swift-stdlib into .build-gpu/ (NCCL compiled in). Only headers are kept: the libraries are the GPU
+# machine's. The binaries land xz-compressed in .gpu/, as gpu_check.sh expects them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=${1:-2.11.0}
+ROOT=.deps/gpu-torch-$VERSION
+PY=$(cat .deps/python 2>/dev/null || command -v python3)
+mkdir -p "$ROOT/wheels" "$ROOT/site"
+
+# --isolated: the CUDA wheel from PyPI, not a local +cpu one that find-links may offer.
+if [ ! -d "$ROOT/site/torch" ]; then
+  "$PY" -m pip download "torch==$VERSION" --no-deps --only-binary :all: --isolated -d "$ROOT/wheels"
+  "$PY" -m zipfile -e "$ROOT"/wheels/torch-"$VERSION"-*.whl "$ROOT/site"
+fi
+[ -f "$ROOT/site/torch/lib/libtorch_cuda.so" ] || { echo "torch $VERSION from PyPI is not a CUDA build" >&2; exit 1; }
+
+# The nvidia-* requirements of the wheel (directly, or through cuda-toolkit[extras]==V), plus crt and cccl.
+"$PY" - "$ROOT" <<'EOF'
+import glob, os, re, subprocess, sys, zipfile
+root = sys.argv[1]
+def requirements(dist_info):
+    text = open(glob.glob(os.path.join(dist_info, "METADATA"))[0]).read()
+    return re.findall(r"^Requires-Dist: (.+)$", text, re.M)
+def pin(req):
+    name, spec = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*([^;]*)", req).groups()
+    return name, spec.strip()
+def download(spec, dest):
+    subprocess.run([sys.executable, "-m", "pip", "download", spec, "--no-deps", "--only-binary", ":all:", "--isolated",
+                    "-d", dest], check=True, stdout=subprocess.DEVNULL)
+torch_reqs = requirements(glob.glob(os.path.join(root, "site", "torch-*.dist-info"))[0])
+wanted = []
+for req in torch_reqs:
+    if "platform_system == \"Linux\"" not in req and "sys_platform == 'linux'" not in req and ";" in req:
+        continue
+    name, spec = pin(req)
+    if name.startswith("nvidia-"):
+        wanted.append(name + spec)
+    elif name == "cuda-toolkit":
+        extras = set(re.search(r"\[([^\]]*)\]", req).group(1).split(",")) | {"crt", "cccl"}
+        tk = os.path.join(root, "toolkit")
+        download(name + spec, tk)
+        zipfile.ZipFile(glob.glob(os.path.join(tk, "cuda_toolkit-*.whl"))[0]).extractall(tk)
+        for r in requirements(glob.glob(os.path.join(tk, "cuda_toolkit-*.dist-info"))[0]):
+            m = re.search(r"extra == '([a-z_]+)'", r)
+            if m and m.group(1) in extras and "platform_machine == 'x86_64'" in r:
+                n, s = pin(r)
+                wanted.append(n + s)
+for spec in sorted(set(wanted)):
+    download(spec, os.path.join(root, "wheels"))
+for whl in glob.glob(os.path.join(root, "wheels", "nvidia_*.whl")):
+    z = zipfile.ZipFile(whl)
+    z.extractall(os.path.join(root, "site"), [n for n in z.namelist() if "/include/" in n])
+print("headers from:", ", ".join(sorted(os.path.basename(w) for w in glob.glob(os.path.join(root, "wheels", "nvidia_*.whl")))))
+EOF
+
+export TORCH_PREFIX=$PWD/$ROOT/site/torch
+swift build -c release --static-swift-stdlib --scratch-path .build-gpu --product dit
+swift build -c release --static-swift-stdlib --scratch-path .build-gpu --product dit-bench
+nm -C .build-gpu/release/dit | grep -q "ProcessGroupNCCL::ProcessGroupNCCL" \
+  && echo "NCCL: compiled in" || echo "NCCL: not compiled in (headers missing)"
+mkdir -p .gpu
+for b in dit dit-bench; do xz -T0 -6 -c ".build-gpu/release/$b" > ".gpu/$b.xz"; done
+ls -la .gpu
