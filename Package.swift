@@ -96,7 +96,7 @@ let package = Package(
         // `make fuzz`: the parsers a user's file reaches, fed seeded mutations (Tests/FuzzTargets), and its driver.
         .target(name: "FuzzTargets", dependencies: ["Training", "Datasets", "Models", "Schedulers", "Tokenizers",
                                                     "Support", "Torch"], path: "Tests/FuzzTargets"),
-        .executableTarget(name: "dit-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz"),
+        .executableTarget(name: "dit-fuzz", dependencies: ["FuzzTargets", "Torch"], path: "Tests/Fuzz"),
         // Fixture paths, tensor comparison, temporary directories and the reference Python, for both test targets.
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], path: "Tests/TorchTests"),

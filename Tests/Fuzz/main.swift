@@ -1,5 +1,6 @@
 import Foundation
 import FuzzTargets
+import Torch
 
 // `make fuzz`: every parser a user file reaches gets N mutated inputs from a seeded loop. An error thrown is a
 // rejection (good); a trap or a hang ends this process, and the input that did it is left in the output folder as
@@ -33,6 +34,50 @@ signal(SIGALRM) { _ in
 var addressSpace = rlimit(rlim_cur: 4 << 30, rlim_max: 4 << 30)
 if setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &addressSpace) != 0 { print("dit-fuzz: cannot limit memory") }
 
+/// What one input made the process hold beyond what it held before: resident pages (the kernel's high-water mark,
+/// reset through /proc/self/clear_refs before each input) or CPU tensor bytes (DiTKit's allocator counts them, touched
+/// or not). A parser may need a few times its input, or ~1,000 times for a compressed image; a header's size that
+/// it trusted shows up as far more.
+struct MemoryProbe {
+    var rss = 0, tensors = 0
+    static func residentKiB(_ field: String) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+    mutating func start() {
+        _ = try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        rss = Self.residentKiB("VmRSS") * 1024
+        try? Runtime.resetPeakMemory(on: .cpu)
+        tensors = (try? Runtime.memory(on: .cpu).allocated) ?? 0
+    }
+    /// Bytes above the starting point at the peak.
+    func growth() -> Int {
+        let peakTensors = ((try? Runtime.memory(on: .cpu).peakAllocated) ?? 0) - tensors
+        return max(Self.residentKiB("VmHWM") * 1024 - rss, peakTensors)
+    }
+}
+/// The most an input of `count` bytes may make a parser hold: 64 MiB of slack (first-use buffers, thread pools),
+/// plus 16 times the input, or 1,100 times for the compressed formats (deflate's ratio is at most ~1,032:1).
+func allocationBound(_ target: String, _ count: Int) -> Int {
+    64 << 20 + count * (["png", "jpeg"].contains(target) ? 1100 : 16)
+}
+
+// The probe must see what it is meant to see: 48 MiB of touched Swift memory, then a 48 MiB tensor.
+do {
+    var check = MemoryProbe()
+    check.start()
+    let bytes = [UInt8](repeating: 1, count: 48 << 20)
+    let resident = check.growth()
+    check.start()
+    let tensor = try Tensor.empty([12 << 20])
+    let held = check.growth()
+    guard resident >= 40 << 20, held >= 48 << 20, bytes.count + tensor.count > 0 else {
+        print("dit-fuzz: the memory probe does not work here (saw \(resident >> 20) and \(held >> 20) MiB of 48)")
+        exit(2)
+    }
+}
+
 let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
 let scratchRoot = out.appendingPathComponent("scratch")
@@ -62,11 +107,24 @@ for target in FuzzTargets.all(root: root) where only == nil || target.name == on
     var corpus = seeds, mutator = Mutator(seed: seed), accepted = 0, rejected = 0
     let current = out.appendingPathComponent("\(target.name).current")
     let start = Date()
+    var probe = MemoryProbe(), mostGrowth = 0
+    // One pass over the seeds first, so one-time set-up (libtorch's thread pool, lazy tables) is not charged to an input.
+    for input in seeds { try? target.run(input, try emptyScratch(target.name)) }
     for n in 0..<inputs {
         let input = mutator.mutate(corpus[n % corpus.count], corpus: corpus)
         try Data(input).write(to: current)
         let scratch = try emptyScratch(target.name)
         alarm(20)
+        probe.start()
+        defer {
+            let grown = probe.growth()
+            mostGrowth = max(mostGrowth, grown)
+            if grown > allocationBound(target.name, input.count) {
+                print("dit-fuzz: \(target.name): input \(n) (\(input.count) bytes) made the process hold \(grown >> 20) MiB, "
+                    + "more than its bound of \(allocationBound(target.name, input.count) >> 20) MiB; the input is \(current.path)")
+                exit(4)
+            }
+        }
         do {
             try target.run(input, scratch)
             accepted += 1
@@ -81,6 +139,7 @@ for target in FuzzTargets.all(root: root) where only == nil || target.name == on
     try? FileManager.default.removeItem(at: current)
     let seconds = Date().timeIntervalSince(start)
     print("\(target.name): \(inputs) inputs (seed \(seed)), \(accepted) accepted, \(rejected) rejected with an error, "
-          + "0 crashes, 0 hangs, \(String(format: "%.1f", seconds)) s")
+          + "0 crashes, 0 hangs, most memory one input held \(String(format: "%.1f", Double(mostGrowth) / 1048576)) MiB, "
+          + "\(String(format: "%.1f", seconds)) s")
 }
 exit(failed ? 1 : 0)
