@@ -101,9 +101,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], path: "Tests/TorchTests"),
         // Runs the `dit` executable that `swift build --build-tests` builds beside the test bundle.
+        // Also the `dit` executable's module: the docs test parses every `dit` command line in the docs with it.
         .testTarget(name: "DiTKitTests", dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models",
                                                         "Schedulers", "Tokenizers", "Support", "Torch",
-                                                        "TestSupport", "FuzzTargets"],
+                                                        "TestSupport", "FuzzTargets", "dit",
+                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")],
                     path: "Tests/DiTKitTests"),
     ],
     cxxLanguageStandard: .cxx20

@@ -264,6 +264,8 @@ public enum CachePreparer {
             // Another prepare's journal: gone before any shard of this one is written, so it can never vouch for them.
             try? FileManager.default.removeItem(at: journalURL)
         }
+        // Written now, not only after a shard: a rank with no shard to encode still reports (its empty list) to rank 0.
+        try AtomicFile.writeJSON(journal, to: journalURL)
         // Shard k holds items k·shardSize ..< (k+1)·shardSize; this rank encodes every worldSize-th one.
         let shardSize = max(1, o.shardSize)
         let mine = stride(from: o.rank, to: (items.count + shardSize - 1) / shardSize, by: o.worldSize).map { $0 }

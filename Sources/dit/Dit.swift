@@ -13,12 +13,17 @@ struct Dit: ParsableCommand {
     /// `--resume` with no path after it means "the latest checkpoint", which the argument parser cannot express
     /// for an option that otherwise takes a value.
     static func main() {
-        var arguments = Array(CommandLine.arguments.dropFirst())
+        Runtime.lineBufferedOutput()
+        main(normalized(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// The arguments as the parser takes them (a bare `--resume` becomes `--resume-latest`).
+    static func normalized(_ arguments: [String]) -> [String] {
+        var arguments = arguments
         for i in arguments.indices where arguments[i] == "--resume"
             && (i + 1 == arguments.count || arguments[i + 1].hasPrefix("-")) {
             arguments[i] = "--resume-latest"
         }
-        Runtime.lineBufferedOutput()
-        main(arguments)
+        return arguments
     }
 }

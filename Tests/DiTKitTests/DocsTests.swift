@@ -1,0 +1,295 @@
+import ArgumentParser
+@testable import dit
+import Foundation
+import TestSupport
+import Testing
+
+/// README.md and docs/*.md, checked against the code they describe: a renamed flag, a wrong default, a moved file or
+/// a command that no longer works fails here.
+enum Docs {
+    struct Block {
+        let file: String
+        let line: Int
+        let info: String  // the fence's info string: "bash", "bash run", "swift", ...
+        let text: String
+    }
+
+    static var files: [URL] {
+        let docs = packageRoot.appendingPathComponent("docs")
+        let chapters = ((try? FileManager.default.contentsOfDirectory(atPath: docs.path)) ?? [])
+            .filter { $0.hasSuffix(".md") }.sorted().map { docs.appendingPathComponent($0) }
+        return [packageRoot.appendingPathComponent("README.md")] + chapters
+    }
+
+    static func text(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
+
+    /// Fenced code blocks of every doc.
+    static func blocks() throws -> [Block] {
+        var result: [Block] = []
+        for url in files {
+            var open: (line: Int, info: String, lines: [String])?
+            for (n, line) in try text(url).components(separatedBy: "\n").enumerated() {
+                if line.hasPrefix("```") {
+                    if let o = open {
+                        result.append(Block(file: url.lastPathComponent, line: o.line, info: o.info, text: o.lines.joined(separator: "\n")))
+                        open = nil
+                    } else {
+                        open = (n + 1, String(line.dropFirst(3)).trimmingCharacters(in: .whitespaces), [])
+                    }
+                } else {
+                    open?.lines.append(line)
+                }
+            }
+        }
+        return result
+    }
+
+    /// Prose with the code blocks left out.
+    static func prose(_ url: URL) throws -> String {
+        var inside = false
+        return try text(url).components(separatedBy: "\n").filter { line in
+            if line.hasPrefix("```") { inside.toggle(); return false }
+            return !inside
+        }.joined(separator: "\n")
+    }
+
+    /// Shell commands of a block: continuation lines joined, comments and prompts dropped.
+    static func commands(_ block: String) -> [String] {
+        var out: [String] = [], current = ""
+        for raw in block.components(separatedBy: "\n") {
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("$ ") { line.removeFirst(2) }
+            if current.isEmpty && (line.isEmpty || line.hasPrefix("#")) { continue }
+            if line.hasSuffix("\\") {
+                current += line.dropLast() + " "
+                continue
+            }
+            current += line
+            out.append(current)
+            current = ""
+        }
+        return out
+    }
+
+    /// Words of a shell command line, quotes honoured, a trailing comment dropped.
+    static func words(_ command: String) -> [String] {
+        var words: [String] = [], word = "", quote: Character?, started = false
+        for c in command {
+            if let q = quote {
+                if c == q { quote = nil } else { word.append(c) }
+            } else if c == "\"" || c == "'" {
+                quote = c
+                started = true
+            } else if c == " " || c == "\t" {
+                if started || !word.isEmpty { words.append(word) }
+                word = ""
+                started = false
+            } else if c == "#" && word.isEmpty && !started {
+                break
+            } else {
+                word.append(c)
+            }
+        }
+        if started || !word.isEmpty { words.append(word) }
+        return words
+    }
+
+    /// The `dit` invocations of a command line (`dit …`, `.build/release/dit …`, after `&&`, `;` or `|`), as
+    /// argument lists without the program name.
+    static func ditInvocations(_ command: String) -> [[String]] {
+        var result: [[String]] = [], current: [String]?
+        for word in words(command) {
+            if ["&&", ";", "|", "||"].contains(word) {
+                if let c = current { result.append(c) }
+                current = nil
+            } else if current == nil && (word == "dit" || word.hasSuffix("/dit") || word == "$DIT") {
+                current = []
+            } else {
+                current?.append(word)
+            }
+        }
+        if let c = current { result.append(c) }
+        return result
+    }
+}
+
+@Suite("Docs match the code", .serialized)
+struct DocsTests {
+    /// Every `dit` command line in README and docs/, runnable or not, is accepted by the real argument parser
+    /// (`dit launch`'s worker command too).
+    @Test func everyDitCommandParses() throws {
+        var checked = 0
+        var lines = try Docs.blocks().filter { ["bash", "bash run", "sh"].contains($0.info) }
+            .flatMap { block in Docs.commands(block.text).map { (block.file, block.line, $0) } }
+        // Commands quoted in the prose count too: `dit train --config …`.
+        for url in Docs.files {
+            let prose = try Docs.prose(url)
+            let regex = try NSRegularExpression(pattern: #"`((?:\.build/release/)?dit [a-z][^`]*)`"#)
+            for m in regex.matches(in: prose, range: NSRange(prose.startIndex..., in: prose)) {
+                lines.append((url.lastPathComponent, 0, String(prose[Range(m.range(at: 1), in: prose)!])))
+            }
+        }
+        for (file, line, command) in lines {
+            for arguments in Docs.ditInvocations(command) where !arguments.contains(where: { $0.contains("…") || $0.contains("...") }) {
+                checked += 1
+                do {
+                    // `dit train` alone names a subcommand: it must exist (asking for its help is a clean exit).
+                    let asked = arguments.count == 1 ? arguments + ["--help"] : arguments
+                    let parsed = try Dit.parseAsRoot(Dit.normalized(asked))
+                    if let launch = parsed as? Launch { _ = try Dit.parseAsRoot(Dit.normalized(launch.command)) }
+                } catch where Dit.exitCode(for: error) == .success {
+                    continue
+                } catch {
+                    let message = Dit.message(for: error)
+                    Issue.record("\(file):\(line): `dit \(arguments.joined(separator: " "))` does not parse: \(message)")
+                }
+            }
+        }
+        #expect(checked >= 20, "only \(checked) dit commands found in the docs")
+    }
+
+    /// A default stated in the docs as "`--flag`（默认 X）" or in a flag table row is the parser's default.
+    @Test func statedDefaultsMatchTheParser() throws {
+        var defaults: [String: Set<String>] = [:]  // flag -> defaults over the subcommands that have it
+        for command in Dit.configuration.subcommands {
+            // One entry per option: its synopsis line and the description lines under it.
+            var entries: [String] = []
+            for line in Dit.helpMessage(for: command).components(separatedBy: "\n") {
+                if line.trimmingCharacters(in: .whitespaces).hasPrefix("-") { entries.append(line) } else if !entries.isEmpty {
+                    entries[entries.count - 1] += " " + line.trimmingCharacters(in: .whitespaces)
+                }
+            }
+            for line in entries {
+                guard let flag = line.range(of: #"--[a-z0-9-]+"#, options: .regularExpression),
+                      let d = line.range(of: #"\(default: [^)]*\)"#, options: .regularExpression) else { continue }
+                let value = line[d].dropFirst("(default: ".count).dropLast()
+                defaults[String(line[flag]), default: []].insert(String(value))
+            }
+        }
+        #expect(defaults["--steps"] != nil && defaults["--nproc-per-node"] == nil)
+        var checked = 0
+        for url in Docs.files {
+            let prose = try Docs.prose(url)
+            // "`--flag`（默认 X）", "`--flag` 秒（默认 X）", "`--flag`，默认 X", "`--flag N` | …（默认 X" in a table row.
+            let pattern = #"`(--[a-z0-9-]+)[^`]*`[^\n|`]{0,12}?(?:\|[^|\n]*?)?[（，(]默认 ?`?([^`，,；;）)\s]+)`?"#
+            let regex = try NSRegularExpression(pattern: pattern)
+            for m in regex.matches(in: prose, range: NSRange(prose.startIndex..., in: prose)) {
+                let flag = String(prose[Range(m.range(at: 1), in: prose)!])
+                let stated = String(prose[Range(m.range(at: 2), in: prose)!]).trimmingCharacters(in: .whitespaces)
+                guard let known = defaults[flag] else { continue }
+                checked += 1
+                // A default the parser describes ("the config's run.device") must be described, not given a value.
+                if known.allSatisfy({ $0.contains(" ") }) {
+                    #expect(stated.unicodeScalars.contains { $0.value >= 0x4E00 } || stated.contains("config"),
+                            "\(url.lastPathComponent): \(flag) says default \(stated), the parser has \(known)")
+                    continue
+                }
+                let same = known.contains(stated) || known.contains { Double($0) != nil && Double($0) == Double(stated) }
+                #expect(same, "\(url.lastPathComponent): \(flag) says default \(stated), the parser has \(known)")
+            }
+        }
+        #expect(checked >= 3, "only \(checked) stated defaults found")
+    }
+
+    /// Files and folders the docs name (`Sources/…`, `configs/…`, `scripts/…`, …) exist.
+    @Test func namedFilesExist() throws {
+        let roots = ["Sources/", "Tests/", "configs/", "scripts/", "benchmarks/", "docs/", "python/", "Makefile", "Package.swift"]
+        var checked = 0
+        for url in Docs.files {
+            let text = try Docs.text(url)
+            let regex = try NSRegularExpression(pattern: #"`([A-Za-z0-9_./\-]+)`"#)
+            for m in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let path = String(text[Range(m.range(at: 1), in: text)!])
+                guard roots.contains(where: { path.hasPrefix($0) }) else { continue }
+                checked += 1
+                #expect(FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent(path).path),
+                        "\(url.lastPathComponent) names \(path), which does not exist")
+            }
+        }
+        #expect(checked >= 10, "only \(checked) paths found")
+    }
+
+    /// Functions (`name()`) and Swift types the docs name are in Sources/ (or are the Python/Hugging Face names the
+    /// docs compare with).
+    @Test func namedTypesAndFunctionsExist() throws {
+        var sources = ""
+        let enumerator = FileManager.default.enumerator(atPath: packageRoot.appendingPathComponent("Sources").path)
+        while let name = enumerator?.nextObject() as? String {
+            if name.hasSuffix(".swift") || name.hasSuffix(".cpp") {
+                sources += try String(contentsOf: packageRoot.appendingPathComponent("Sources/" + name), encoding: .utf8)
+            }
+        }
+        // Names from Python libraries the docs explain DiTKit against.
+        let external: Set<String> = [
+            "DiffusionPipeline", "PixArtAlphaPipeline", "DistributedDataParallel", "GradScaler", "EMAModel",
+            "StableDiffusionPipeline", "AutoencoderKL", "CLIPTextModel", "BertModel", "DiTPipeline",
+        ]
+        var checked = 0
+        for url in Docs.files {
+            let text = try Docs.prose(url)
+            let functions = try NSRegularExpression(pattern: #"`(?:[A-Za-z0-9_]+\.)?([a-z][A-Za-z0-9_]*)\(\)`"#)
+            for m in functions.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let name = String(text[Range(m.range(at: 1), in: text)!])
+                checked += 1
+                #expect(sources.contains("func \(name)(") || sources.contains("func \(name)<"),
+                        "\(url.lastPathComponent) names \(name)(), which no Swift source defines")
+            }
+            let types = try NSRegularExpression(pattern: #"`([A-Z][a-z0-9]+(?:[A-Z0-9][A-Za-z0-9]*)+)`"#)
+            for m in types.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let name = String(text[Range(m.range(at: 1), in: text)!])
+                if external.contains(name) { continue }
+                checked += 1
+                let declared = ["class", "struct", "enum", "protocol", "typealias", "actor", "extension"]
+                    .contains { sources.contains("\($0) \(name)") }
+                #expect(declared, "\(url.lastPathComponent) names the type \(name), which no Swift source declares")
+            }
+        }
+        #expect(checked >= 10, "only \(checked) names found")
+    }
+
+    /// Blocks fenced as ```bash run``` run for real, in order per file, in a scratch folder holding a copy of configs/,
+    /// with `dit` on PATH and small settings: `dit train` gets `--max-steps 2`, `dit shapes` 64 images, sampling 2 steps.
+    @Test func runnableBlocksRun() throws {
+        let blocks = try Docs.blocks().filter { $0.info == "bash run" }
+        #expect(blocks.count >= 3, "too few runnable blocks: \(blocks.count)")
+        let work = try temporaryDirectory()
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("configs"), to: work.appendingPathComponent("configs"))
+        let bin = work.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent("dit"), withDestinationURL: ditBinary())
+        for block in blocks {
+            var script = "set -euo pipefail\n"
+            for command in Docs.commands(block.text) { script += Self.small(command) + "\n" }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", script]
+            process.currentDirectoryURL = work
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            process.environment = env
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(block.file):\(block.line) failed:\n\(script)\n\(output.suffix(3000))")
+        }
+    }
+
+    /// A docs command with the test's small settings.
+    static func small(_ command: String) -> String {
+        let words = Docs.words(command)
+        guard let i = words.firstIndex(where: { $0 == "dit" }), i + 1 < words.count else { return command }
+        var extra: [String] = []
+        switch words[i + 1] {
+        case "train" where !words.contains("--max-steps") && !words.contains("--dry-run"): extra = ["--max-steps", "2"]
+        case "shapes": extra = ["--count", "64"]
+        case "generate", "eval": extra = ["--steps", "2"]
+        case "launch" where words.contains("train") && !words.contains("--max-steps"): extra = ["--max-steps", "2"]
+        default: break
+        }
+        let quoted = words.map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }
+        return (quoted + extra).joined(separator: " ")
+    }
+}
