@@ -247,6 +247,49 @@ struct DocsTests {
         #expect(checked >= 10, "only \(checked) names found")
     }
 
+    /// ```swift``` blocks type-check against the built modules (as the top-level code of a main.swift); a
+    /// ```swift excerpt FILE``` block is a quotation: each of its code lines is a line of FILE.
+    @Test func swiftSnippetsCompileAndExcerptsMatch() throws {
+        let blocks = try Docs.blocks().filter { $0.info.hasPrefix("swift") }
+        #expect(blocks.contains { $0.info == "swift" } && blocks.contains { $0.info.hasPrefix("swift excerpt") })
+        let build = ditBinary().deletingLastPathComponent()
+        for block in blocks {
+            let parts = block.info.split(separator: " ")
+            if parts.count == 3, parts[1] == "excerpt" {
+                let source = try String(contentsOf: packageRoot.appendingPathComponent(String(parts[2])), encoding: .utf8)
+                let squeeze = { (s: Substring) in s.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+                let lines = Set(source.split(separator: "\n").map(squeeze))
+                for line in block.text.split(separator: "\n") {
+                    let code = squeeze(line.components(separatedBy: "//")[0][...])
+                    if code.isEmpty { continue }
+                    #expect(lines.contains(code), "\(block.file):\(block.line): `\(code)` is not a line of \(parts[2])")
+                }
+                continue
+            }
+            let dir = try temporaryDirectory()
+            let file = dir.appendingPathComponent("main.swift")
+            try block.text.write(to: file, atomically: true, encoding: .utf8)
+            // The C modules the Swift modules were built against: generated module maps and the system-library ones.
+            var flags = ["-typecheck", file.path, "-I", build.appendingPathComponent("Modules").path]
+            let maps = ((try? FileManager.default.contentsOfDirectory(atPath: build.path)) ?? [])
+                .map { build.appendingPathComponent("\($0)/module.modulemap") }
+                + ["CPNG", "CZlib"].map { packageRoot.appendingPathComponent("Sources/\($0)/module.modulemap") }
+            for map in maps where FileManager.default.fileExists(atPath: map.path) { flags += ["-Xcc", "-fmodule-map-file=\(map.path)"] }
+            flags += ["-Xcc", "-I" + packageRoot.appendingPathComponent("Sources/CTorch/include").path,
+                      "-Xcc", "-I" + packageRoot.appendingPathComponent("Sources/CJPEG/include").path]
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["swiftc"] + flags
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(block.file):\(block.line) does not compile:\n\(block.text)\n\(output.suffix(2000))")
+        }
+    }
+
     /// Blocks fenced as ```bash run``` run for real, in order per file, in a scratch folder holding a copy of configs/,
     /// with `dit` on PATH and small settings: `dit train` gets `--max-steps 2`, `dit shapes` 64 images, sampling 2 steps.
     @Test func runnableBlocksRun() throws {
