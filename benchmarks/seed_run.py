@@ -158,6 +158,8 @@ def main():
     ap.add_argument("--out", required=True, help="JSON lines, one per stage, written as measured")
     ap.add_argument("--work", help="working folder (default: a temporary one)")
     ap.add_argument("--cap-gib", type=float, default=24, help="CUDA: cap each dit process at this much GPU memory")
+    ap.add_argument("--nproc", type=int, default=0, help="train through `dit launch` with this many workers (NCCL on "
+                    "CUDA when compiled in; 1 still forms a process group); 0: plain `dit train`")
     args = ap.parse_args()
     if args.smoke:
         args.device, args.images, args.steps = "cpu", 8, 2
@@ -177,7 +179,9 @@ def main():
     dit, cfg = args.dit, f"{work}/seed.yaml"
     stage(args.out, "prepare", [dit, "prepare", f"{work}/images", "--config", cfg, "--batch-size", "16"], args.images,
           memory, env)
-    stage(args.out, "train", [dit, "train", "--config", cfg], args.steps * 16, memory, env)
+    launch = [dit, "launch", "--nproc-per-node", str(args.nproc), "--"] if args.nproc else [dit]
+    stage(args.out, "train" if not args.nproc else f"train-launch-{args.nproc}", launch + ["train", "--config", cfg],
+          args.steps * 16, memory, env)
     stage(args.out, "generate", [dit, "generate", "--checkpoint", f"{work}/runs/seed", "--device", args.device,
                                  "--steps", "2" if args.smoke else "20", "--num-images", "4", "--output",
                                  f"{work}/grid.png", "a red circle", "a blue square"], 8, memory, env)

@@ -51,6 +51,15 @@ struct DataParallelTests {
         let parallel = try launch(2, ["train", "--config", two.path])
         #expect(parallel.status == 0, "\(parallel.output)")
         #expect(parallel.output.contains("× 2 processes (global batch 8)"))
+        if accumulation == 1 {
+            // One launched worker forms a group of one and trains the same weights too.
+            let alone = try dataParallelConfig(dir, name: "dp-alone", steps: 5)
+            let launched = try launch(1, ["train", "--config", alone.path])
+            #expect(launched.status == 0 && launched.output.contains("× 1 processes"), "\(launched.output)")
+            let a = try weightDifference(dir.appendingPathComponent("runs/dp-one-1/checkpoints/step-5"),
+                                         dir.appendingPathComponent("runs/dp-alone/checkpoints/step-5"))
+            #expect(a.others == 0 && a.keyBias == 0, "one launched process is the single-process run exactly")
+        }
         // Only rank 0 talks: one progress line per step.
         #expect(parallel.output.components(separatedBy: "step 5/5").count == 2, "\(parallel.output)")
         let runs = dir.appendingPathComponent("runs")
@@ -125,6 +134,10 @@ struct DataParallelTests {
         #expect(env.rank == 3 && env.localRank == 1 && env.worldSize == 4 && env.masterAddress == "node0")
         #expect(env.device(for: .cuda(0)) == .cuda(1) && env.device(for: .cpu) == .cpu)
         #expect(throws: DistributedError.self) { try DistributedEnvironment(environment: ["WORLD_SIZE": "2", "RANK": "0"]) }
+        // Launched alone (torchrun --nproc-per-node 1): still a process group, so one GPU runs the NCCL path.
+        let one = try DistributedEnvironment(environment: ["WORLD_SIZE": "1", "RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                                                           "MASTER_PORT": "29400"])
+        #expect(one.isDistributed && one.isMain && one.device(for: .cuda(3)) == .cuda(0))
         do {
             _ = try DistributedEnvironment(environment: ["WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "a", "MASTER_PORT": "1"])
             Issue.record("rank 2 of 2 was accepted")
