@@ -36,8 +36,8 @@ test: deps pyenv
 	$(SWIFT) build --build-tests $(LAYERS)
 	$(SWIFT) test --skip-build --no-parallel
 
-# Swift vs PyTorch (diffusers' DiTTransformer2DModel) on the same DiT training step, alternating in one run; the
-# last line is the speedup.
+# Swift vs PyTorch (diffusers' DiTTransformer2DModel), eager and torch.compile, on the same DiT training step,
+# alternating in one run; the last two lines are the speedups.
 bench: release pyenv
 	"$$(cat .deps/test-python)" benchmarks/bench_dit_step.py --swift .build/release/dit-bench
 
