@@ -1,5 +1,7 @@
 @testable import Datasets
 import Foundation
+@testable import Pipeline
+@testable import Schedulers
 import TestSupport
 import Testing
 import Torch
@@ -83,5 +85,32 @@ struct ImageAndLogTests {
         #expect(lines[1] == "[(1, 1.0), (2, 0.5), (3, 0.333333), (4, 0.25), (5, 0.2)]", "\(out)")
         #expect(lines[2] == "[(5, 0.0003)]", "\(out)")
         #expect(lines[3] == "5 8 6 (8, 6) [255, 255, 77]", "\(out)")
+    }
+}
+
+@Suite("Noise strip")
+struct NoiseStripTests {
+    /// `dit noise`'s strip: t = 0 is the image itself (ᾱ₀ ≈ 1), and each later column keeps less of it (the
+    /// correlation with the clean image falls), for DDPM's noising and for flow's straight line.
+    @Test(arguments: ["epsilon", "flow"])
+    func laterTimestepsKeepLessOfTheImage(objective: String) throws {
+        var image = RGBImage(width: 32, height: 32)  // a gradient with a bright square on it
+        for y in 0..<32 { for x in 0..<32 { image[x, y] = (8 * UInt8(x) / 2, 8 * UInt8(y) / 2, (10..<22).contains(x) && (10..<22).contains(y) ? 250 : 20) } }
+        let scheduler: any NoiseScheduler = objective == "flow"
+            ? try FlowMatchEulerDiscreteScheduler(FlowMatchEulerDiscreteSchedulerConfig())
+            : try DDPMScheduler(DDPMFamilyConfig(className: DDPMScheduler.className))
+        let (strip, noised) = try NoiseStrip.render(image, size: 32, scheduler: scheduler, timesteps: [0, 250, 500, 999])
+        #expect(noised.shape == [4, 3, 32, 32] && strip.width > 4 * 32)
+        let x0 = try ImageTransform.resizedAndCropped(image, to: 32).flattened()
+        #expect(try maxAbsDiff(noised[0].flattened(), x0) < 0.06)  // DDPM: √(1−ᾱ₀) = 0.01 of noise remains
+        let centred = try x0 - x0.mean()
+        var previous = 2.0
+        for i in 0..<4 {
+            let c = try noised[i].flattened() - noised[i].flattened().mean()
+            let corr = try ((c * centred).sum() / ((c * c).sum().sqrt() * (centred * centred).sum().sqrt())).item()
+            #expect(corr < previous, "column \(i): correlation \(corr) after \(previous)")
+            previous = corr
+        }
+        #expect(previous < 0.2, "at t = 999 the image is nearly gone")
     }
 }
