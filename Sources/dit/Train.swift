@@ -46,6 +46,11 @@ struct Train: ParsableCommand {
             try trainer.dryRun(steps: dryRunSteps).lines().forEach(say)
             return
         }
+        if c.model.learnSigma {
+            // DiT's learned Σ needs the L_vlb term, which DiTKit does not train: say so instead of implying it.
+            say("note: model.learn_sigma doubles the output channels (DiT's layout), but only the mean half is trained "
+                + "(the simple MSE loss); the variance half keeps its initial values")
+        }
         if let from { say("resuming from \(from.path) at step \(trainer.state.step)") }
         say("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
             + (trainer.models.textEncoder.map { ", \($0.parameterCount) text-encoder parameters" } ?? "")
