@@ -49,7 +49,9 @@ for req in torch_reqs:
         zipfile.ZipFile(glob.glob(os.path.join(tk, "cuda_toolkit-*.whl"))[0]).extractall(tk)
         for r in requirements(glob.glob(os.path.join(tk, "cuda_toolkit-*.dist-info"))[0]):
             m = re.search(r"extra == '([a-z_]+)'", r)
-            if m and m.group(1) in extras and "platform_machine == 'x86_64'" in r:
+            # Linux x86-64 entries (newer toolkits name the machine, older ones only the platform).
+            linux = "sys_platform == 'linux'" in r and ("platform_machine" not in r or "'x86_64'" in r)
+            if m and m.group(1) in extras and linux:
                 n, s = pin(r)
                 wanted.append(n + s)
 for spec in sorted(set(wanted)):
