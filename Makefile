@@ -1,6 +1,9 @@
 # DiTKit. `make demo` and `make test` are the two commands a fresh clone needs.
 SHELL := /bin/bash
+# Package.swift decides from the torch it finds (.deps/torch-prefix, TORCH_PREFIX) whether CUDA and NCCL are linked;
+# SwiftPM's shared manifest cache is not keyed by that, so a switched torch would keep the old answer.
 SWIFT ?= swift
+SWIFTPM := --manifest-cache none
 
 .PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz torture fixtures clean
 
@@ -9,10 +12,10 @@ deps:
 	@bash scripts/bootstrap.sh
 
 build: deps
-	$(SWIFT) build $(LAYERS)
+	$(SWIFT) build $(SWIFTPM) $(LAYERS)
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(SWIFTPM) -c release
 
 # The course's first run, on a laptop CPU: built-in shapes data -> cache -> train the tiny DiT -> sample -> score.
 DIT := .build/release/dit
@@ -33,8 +36,8 @@ pyenv: deps
 LAYERS := --explicit-target-dependency-import-check error
 
 test: deps pyenv
-	$(SWIFT) build --build-tests $(LAYERS)
-	$(SWIFT) test --skip-build --no-parallel
+	$(SWIFT) build $(SWIFTPM) --build-tests $(LAYERS)
+	$(SWIFT) test $(SWIFTPM) --skip-build --no-parallel
 
 # Swift vs PyTorch (diffusers' DiTTransformer2DModel), eager and torch.compile, on the same DiT training step,
 # alternating in one run; the last two lines are the speedups.
@@ -53,7 +56,7 @@ bench-ddp: release pyenv
 FUZZ_INPUTS ?= 10000
 FUZZ_SEED ?= 1
 fuzz: deps
-	$(SWIFT) build --product dit-fuzz
+	$(SWIFT) build $(SWIFTPM) --product dit-fuzz
 	@.build/debug/dit-fuzz --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --out .build/fuzz || { status=$$?; \
 	  echo "dit-fuzz failed (status $$status); the input that did it:"; ls .build/fuzz/*.current; exit 1; }
 

@@ -63,10 +63,14 @@ print("headers from:", ", ".join(sorted(os.path.basename(w) for w in glob.glob(o
 EOF
 
 export TORCH_PREFIX=$PWD/$ROOT/site/torch
-swift build -c release --static-swift-stdlib --scratch-path .build-gpu --product dit
-swift build -c release --static-swift-stdlib --scratch-path .build-gpu --product dit-bench
-nm -C .build-gpu/release/dit | grep -q "ProcessGroupNCCL::ProcessGroupNCCL" \
-  && echo "NCCL: compiled in" || echo "NCCL: not compiled in (headers missing)"
+# SwiftPM caches the evaluated manifest (shared across builds, not keyed by TORCH_PREFIX), and the manifest decides from
+# the files it finds whether CUDA and NCCL are compiled in: evaluate it afresh, in a fresh scratch folder.
+rm -rf .build-gpu
+BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-gpu --manifest-cache none)
+"${BUILD[@]}" --product dit
+"${BUILD[@]}" --product dit-bench
+nccl=$(nm -C .build-gpu/release/dit | grep -c "ProcessGroupNCCL::ProcessGroupNCCL" || true)
+[ "$nccl" -gt 0 ] && echo "NCCL: compiled in" || echo "NCCL: not compiled in (headers missing)"
 mkdir -p .gpu
 for b in dit dit-bench; do xz -T0 -6 -c ".build-gpu/release/$b" > ".gpu/$b.xz"; done
 ls -la .gpu
