@@ -270,13 +270,12 @@ public enum CachePreparer {
         let shardSize = max(1, o.shardSize)
         let mine = stride(from: o.rank, to: (items.count + shardSize - 1) / shardSize, by: o.worldSize).map { $0 }
         let myItems = mine.map { min(($0 + 1) * shardSize, items.count) - $0 * shardSize }.reduce(0, +)
-        var done = 0
+        var done = mine.filter { k in journal.shards.contains { $0.index == k } }
+            .map { min(($0 + 1) * shardSize, items.count) - $0 * shardSize }.reduce(0, +)
+        progress(done, myItems, 0)  // where a resumed prepare starts
         for k in mine {
             let next = k * shardSize, end = min(next + shardSize, items.count)
-            if journal.shards.contains(where: { $0.index == k }) {
-                done += end - next
-                continue
-            }
+            if journal.shards.contains(where: { $0.index == k }) { continue }
             var shard = ShardBuffer(), record = ShardRecord(index: k, name: "", end: end)
             for batchStart in stride(from: next, to: end, by: max(1, o.batchSize)) {
                 // views[v][i]: view v (crop, then its mirror image) of the batch's image i.

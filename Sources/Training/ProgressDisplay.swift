@@ -10,10 +10,13 @@ public final class ProgressDisplay {
     var startStep: Int
     /// Training: images per optimizer step over all ranks, shown as images/s.
     let imagesPerStep: Int?
+    /// What is counted: "step" (training) or "images" (`dit prepare`).
+    let unit: String
 
-    public init(total: Int, startStep: Int = 0, logEvery: Int, imagesPerStep: Int? = nil) {
+    public init(total: Int, startStep: Int = 0, logEvery: Int, imagesPerStep: Int? = nil, unit: String = "step") {
         self.total = total
         self.imagesPerStep = imagesPerStep
+        self.unit = unit
         self.startStep = startStep
         self.logEvery = max(1, logEvery)
         interactive = isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
@@ -46,7 +49,7 @@ public final class ProgressDisplay {
             FileHandle.standardOutput.write(Data("\r\u{1B}[2K[\(bar)] \(step)/\(total)  \(stats)".utf8))
             if step == total { FileHandle.standardOutput.write(Data("\n".utf8)) }
         } else if step % logEvery == 0 || step == total {
-            print("step \(step)/\(total)  \(stats)")
+            print("\(unit) \(step)/\(total)  \(stats)")
         }
     }
 

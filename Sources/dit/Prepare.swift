@@ -58,7 +58,8 @@ struct Prepare: ParsableCommand {
                 source, config: c, output: output.map { URL(fileURLWithPath: $0) }, batchSize: batchSize, shardSize: shardSize,
                 device: device, vaeDType: DType(name: vaeDtype)!, distributed: env) { done, total, _ in
                 guard env.isMain else { return }
-                if display == nil { display = ProgressDisplay(total: total, logEvery: max(1, total / 10)) }
+                // The first call reports what a resumed prepare had already done: the rate counts from there.
+                if display == nil { display = ProgressDisplay(total: total, startStep: done, logEvery: max(1, total / 10), unit: "images") }
                 display?.update(done: done, unit: "img")
             }
         } catch let error where env.isDistributed {
@@ -71,7 +72,7 @@ struct Prepare: ParsableCommand {
             print("\(manifest.truncatedCaptions) captions were longer than max_length \(manifest.maxLength) tokens and cut")
         }
         if !manifest.skipped.isEmpty {
-            let reasons = manifest.skippedByReason.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }
+            let reasons = manifest.skippedByReason.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.value) \($0.key)" }
             print("skipped \(manifest.skipped.count): " + reasons.joined(separator: ", ") + " (each in manifest.json)")
             for s in manifest.skipped.prefix(5) { print("  \(s)") }
         }
