@@ -292,6 +292,22 @@ struct DocsTests {
         }
     }
 
+    /// The eight chapters are chapters: each says what it teaches, explains in at least 4,000 characters outside its
+    /// code blocks, and ends with exercises; the course holds at least 50,000.
+    @Test func chaptersAreCourseSized() throws {
+        let chapters = Docs.files.filter { $0.lastPathComponent.first?.isNumber == true }
+        #expect(chapters.count == 8)
+        var total = 0
+        for url in chapters {
+            let prose = try Docs.prose(url)
+            let count = prose.unicodeScalars.filter { !CharacterSet.whitespacesAndNewlines.contains($0) }.count
+            total += count
+            #expect(count >= 4000, "\(url.lastPathComponent): \(count) characters of explanation")
+            #expect(prose.contains("本章你将学到") && prose.contains("## 练习"), "\(url.lastPathComponent): goals or exercises missing")
+        }
+        #expect(total >= 50_000, "the course has \(total) characters of explanation")
+    }
+
     /// Blocks fenced as ```bash run``` run for real, in order per file, in a scratch folder holding a copy of configs/,
     /// with `dit` on PATH and small settings: `dit train` gets `--max-steps 2`, `dit shapes` 64 images, sampling 2 steps.
     @Test func runnableBlocksRun() throws {
