@@ -49,7 +49,10 @@ public final class Trainer {
 
     public var checkpointsDirectory: URL { config.run.checkpointsDirectory }
 
-    public init(config: TrainConfig, resume: URL? = nil, distributed: DistributedEnvironment = .single) throws {
+    /// `resume` continues a run (same model, data and noise setup); `initFrom` starts a new run — step 0, fresh
+    /// optimizer, any data — from a checkpoint's weights (its EMA weights when it has them): fine-tuning.
+    public init(config: TrainConfig, resume: URL? = nil, initFrom: URL? = nil,
+                distributed: DistributedEnvironment = .single) throws {
         self.config = config
         self.distributed = distributed
         device = distributed.device(for: config.run.device)
@@ -77,6 +80,14 @@ public final class Trainer {
         manualSeed(UInt64(config.run.seed))
         models = try DiffusionModels(config: config, tokenizer: tokenizer, cachedTextDim: data.manifest.textEmbeddingDim)
         try models.to(device)
+        if let initFrom {
+            guard resume == nil else {
+                throw ConfigError(file: initFrom.path, "--init-from starts a new run and --resume continues one: give one of them")
+            }
+            let loaded = try Checkpoint.load(initFrom)
+            let name = loaded.ema == nil ? "model.safetensors" : "ema.safetensors"
+            try ModelDirectory.load(loaded.ema ?? loaded.model, into: models, source: initFrom.appendingPathComponent(name).path)
+        }
         // Every rank drew the same initial weights from the shared seed; rank 0's are made the truth anyway, as DDP
         // does, so no rank can start from a different model.
         try parallel?.broadcast(models.stateDict().map(\.1))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Support
 import Torch
 import Training
 
@@ -12,6 +13,8 @@ struct Train: ParsableCommand {
     @Option(help: "Continue from a checkpoint: a step directory; `--resume` alone takes the run's latest.")
     var resume: String?
     @Flag(help: "Continue from the run's latest checkpoint (what a bare --resume means).") var resumeLatest = false
+    @Option(help: "Fine-tune: start a new run from a checkpoint's weights (its EMA weights when it has them; a run directory means its latest checkpoint), with a fresh optimizer at step 0.")
+    var initFrom: String?
     @Option(help: "Override training.max_steps (for quick trials).") var maxSteps: Int?
     @Flag(help: "Measure instead of training: parameter counts, peak memory and time per step over a few steps; nothing is written.")
     var dryRun = false
@@ -38,7 +41,14 @@ struct Train: ParsableCommand {
             }
             from = latest
         }
-        let trainer = try Trainer(config: c, resume: from, distributed: env)
+        var initial: URL?
+        if let initFrom {
+            let url = URL(fileURLWithPath: initFrom)
+            initial = FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path)
+                ? url : Checkpoint.latest(in: url.appendingPathComponent("checkpoints"))
+            guard initial != nil else { throw FileError(path: initFrom, "--init-from: not a checkpoint, nor a run with one") }
+        }
+        let trainer = try Trainer(config: c, resume: from, initFrom: initial, distributed: env)
         let say = { (line: String) in if env.isMain { print(line) } }
         if dryRun {
             say("dry run of \(c.run.name): batch \(c.training.batchSize) × accumulation \(c.training.gradientAccumulationSteps), "
@@ -51,6 +61,7 @@ struct Train: ParsableCommand {
             say("note: model.learn_sigma doubles the output channels (DiT's layout), but only the mean half is trained "
                 + "(the simple MSE loss); the variance half keeps its initial values")
         }
+        if let initial { say("starting from the weights of \(initial.path) (fine-tuning: step 0, a new optimizer)") }
         if let from { say("resuming from \(from.path) at step \(trainer.state.step)") }
         say("training \(c.run.name): \(trainer.models.transformer.parameterCount) DiT parameters"
             + (trainer.models.textEncoder.map { ", \($0.parameterCount) text-encoder parameters" } ?? "")
