@@ -133,8 +133,15 @@ struct DocsTests {
             for arguments in Docs.ditInvocations(command) where !arguments.contains(where: { $0.contains("…") || $0.contains("...") }) {
                 checked += 1
                 do {
-                    // `dit train` alone names a subcommand: it must exist (asking for its help is a clean exit).
-                    let asked = arguments.count == 1 ? arguments + ["--help"] : arguments
+                    // `dit train` or `dit plot logs` alone names a (nested) subcommand: it must exist (asking for its
+                    // help is a clean exit).
+                    var command: ParsableCommand.Type = Dit.self
+                    let names = arguments.allSatisfy { word in
+                        guard let sub = command.configuration.subcommands.first(where: { $0._commandName == word }) else { return false }
+                        command = sub
+                        return true
+                    }
+                    let asked = names ? arguments + ["--help"] : arguments
                     let parsed = try Dit.parseAsRoot(Dit.normalized(asked))
                     if let launch = parsed as? Launch { _ = try Dit.parseAsRoot(Dit.normalized(launch.command)) }
                 } catch where Dit.exitCode(for: error) == .success {

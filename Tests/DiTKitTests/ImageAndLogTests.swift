@@ -2,6 +2,7 @@
 import Foundation
 @testable import Pipeline
 @testable import Schedulers
+import Support
 import TestSupport
 import Testing
 import Torch
@@ -112,5 +113,60 @@ struct NoiseStripTests {
             previous = corr
         }
         #expect(previous < 0.2, "at t = 999 the image is nearly gone")
+    }
+}
+
+@Suite("Charts from logs (dit plot)")
+struct ChartTests {
+    /// What TensorBoardWriter writes, TensorBoardReader reads back (as float32, TensorBoard's scalar type), across
+    /// files in name order; a record cut by a crash ends its file without losing the earlier ones.
+    @Test func eventFilesRoundTrip() throws {
+        let dir = try temporaryDirectory()
+        let writer = try TensorBoardWriter(directory: dir)
+        let values = [1.5, 0.75, 0.3125, 1e-4]
+        for (i, v) in values.enumerated() { try writer.scalar("train/loss", v, step: (i + 1) * 10) }
+        try writer.scalar("train/lr", 0.001, step: 10)
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).first)
+        let bytes = try Data(contentsOf: dir.appendingPathComponent(file))
+        try (bytes + bytes.prefix(30)).write(to: dir.appendingPathComponent(file))  // a half-written last record
+        let read = try TensorBoardReader.scalars(in: dir)
+        #expect(read["train/loss"]?.map(\.step) == [10, 20, 30, 40])
+        #expect(read["train/loss"]?.map(\.value) == values.map { Double(Float($0)) })
+        #expect(read["train/lr"]?.count == 1)
+        #expect(throws: FileError.self) { try TensorBoardReader.scalars(in: try temporaryDirectory()) }
+    }
+
+    /// Each series is drawn in its colour inside the axes; ticks are round numbers.
+    @Test func linesAreDrawnInTheirColours() throws {
+        let a = LineChart.Series(name: "a", points: (0..<50).map { (x: Double($0), y: Double($0 * $0)) })
+        let b = LineChart.Series(name: "b", points: (0..<50).map { (x: Double($0), y: 100.0) })
+        let chart = try LineChart.render([a, b], width: 320, height: 200, title: "t", xLabel: "x", yLabel: "y")
+        #expect(chart.width == 320 && chart.height == 200)
+        var counts = [0, 0]
+        for y in 0..<chart.height {
+            for x in 0..<chart.width {
+                let p = chart[x, y]
+                for (i, c) in LineChart.palette.prefix(2).enumerated() where p == c { counts[i] += 1 }
+            }
+        }
+        #expect(counts[0] > 100 && counts[1] > 100, "\(counts)")
+        #expect(LineChart.ticks(0, 1) == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1] || LineChart.ticks(0, 1).count == 6)
+        #expect(LineChart.ticks(0, 3500).contains(1000))
+        #expect(throws: ChartError.self) { try LineChart.render([], title: "", xLabel: "", yLabel: "") }
+    }
+
+    @Test func ditPlotDrawsARunsLoss() throws {
+        let dir = try trainerFixture.get()
+        let trainer = try Trainer(config: try tinyConfig(dir, name: "plotted", steps: 6))
+        trainer.quiet = true
+        try trainer.train()
+        let out = dir.appendingPathComponent("loss.png")
+        let (status, output) = try runDit(["plot", "logs", trainer.runDirectory.path, "--output", out.path, "--log-y"])
+        #expect(status == 0 && output.contains("train/loss (3 points)"), "\(output)")
+        let png = try RGBImage(contentsOf: out)
+        #expect(png.width == 640 && png.height == 400)
+        let missing = try runDit(["plot", "logs", trainer.runDirectory.path, "--tag", "nope", "--output", out.path])
+        #expect(missing.status != 0 && missing.output.contains("train/loss"), "names the tags there are: \(missing.output)")
+        #expect(try runDit(["plot", "schedules", "--output", dir.appendingPathComponent("s.png").path]).status == 0)
     }
 }
