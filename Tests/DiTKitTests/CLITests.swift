@@ -10,16 +10,25 @@ func ditBinary() -> URL {
 }
 
 func runDit(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let run = try runProcess(ditBinary(), arguments)
+    return (run.status, run.output)
+}
+
+/// Runs a program to its end and returns how it ended with its stdout and stderr together.
+func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                directory: URL? = nil) throws -> (status: Int32, reason: Process.TerminationReason, output: String) {
     let process = Process()
-    process.executableURL = ditBinary()
+    process.executableURL = executable
     process.arguments = arguments
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = directory }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    return (process.terminationStatus, process.terminationReason, String(decoding: data, as: UTF8.self))
 }
 
 @Suite("dit command line", .serialized)

@@ -286,16 +286,8 @@ struct DocsTests {
             for map in maps where FileManager.default.fileExists(atPath: map.path) { flags += ["-Xcc", "-fmodule-map-file=\(map.path)"] }
             flags += ["-Xcc", "-I" + packageRoot.appendingPathComponent("Sources/CTorch/include").path,
                       "-Xcc", "-I" + packageRoot.appendingPathComponent("Sources/CJPEG/include").path]
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["swiftc"] + flags
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(block.file):\(block.line) does not compile:\n\(block.text)\n\(output.suffix(2000))")
+            let compiled = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["swiftc"] + flags)
+            #expect(compiled.status == 0, "\(block.file):\(block.line) does not compile:\n\(block.text)\n\(compiled.output.suffix(2000))")
         }
     }
 
@@ -328,20 +320,10 @@ struct DocsTests {
         for block in blocks {
             var script = "set -euo pipefail\n"
             for command in Docs.commands(block.text) { script += Self.small(command) + "\n" }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", script]
-            process.currentDirectoryURL = work
             var env = ProcessInfo.processInfo.environment
             env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-            process.environment = env
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(block.file):\(block.line) failed:\n\(script)\n\(output.suffix(3000))")
+            let ran = try runProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", script], environment: env, directory: work)
+            #expect(ran.status == 0, "\(block.file):\(block.line) failed:\n\(script)\n\(ran.output.suffix(3000))")
         }
     }
 

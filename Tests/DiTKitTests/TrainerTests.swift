@@ -358,17 +358,10 @@ struct CrashTests {
         let before = try Data(contentsOf: checkpoints.appendingPathComponent("step-2/model.safetensors"))
         #expect(before.count > 100 * 1024, "the limit must be smaller than the weights file")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 100; exec \"$0\" train --config \"$1\" --resume --max-steps 4",
-                             ditBinary().path, file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(log)")
+        let (full, reason, log) = try runProcess(URL(fileURLWithPath: "/bin/bash"), [
+            "-c", "trap '' XFSZ; ulimit -f 100; exec \"$0\" train --config \"$1\" --resume --max-steps 4",
+            ditBinary().path, file.path])
+        #expect(reason == .exit && full != 0, "\(log)")
         #expect(log.contains("the checkpoint at step 4 could not be written") && log.contains("File too large")
                 && log.contains("step-2 is intact"), "\(log)")
         #expect(Checkpoint.list(checkpoints).map(\.step) == [2])
