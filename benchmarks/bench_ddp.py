@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_dit_step import build_model  # noqa: E402  (the same model and its saved weights)
+from bench_dit_step import alternate, build_model  # noqa: E402  (the same model, its weights, the same rounds)
 
 
 def free_port():
@@ -154,18 +154,7 @@ def main():
     print(f"data-parallel DiT step (DiTTransformer2DModel 32x32x3, patch 2, hidden 256, 6 blocks), global batch "
           f"{args.batch}, float32, AdamW, CPU, {cores} cores: x1 uses all, x{n} gives each worker {per_worker}; "
           f"c10d Gloo; torch {torch.__version__}")
-    times = {k: [] for k in setups}
-    losses = {k: [] for k in setups}
-    for i in range(args.warmup + args.steps):
-        row = []
-        for name, step in setups.items():
-            seconds, loss = step()
-            losses[name].append(loss)
-            if i >= args.warmup:
-                times[name].append(seconds)
-            row.append(f"{name} {seconds:.3f} s")
-        label = "warm-up" if i < args.warmup else f"step {i + 1 - args.warmup:2d}"
-        print(f"{label}: {', '.join(row)}", flush=True)
+    times, losses = alternate(setups, args.warmup, args.steps)
     for step in setups.values():
         step.close()
     shutil.rmtree(model_dir, ignore_errors=True)

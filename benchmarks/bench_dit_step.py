@@ -65,28 +65,56 @@ class TorchStep:
 
 
 class SwiftStep:
-    def __init__(self, binary, seed, batch, device, model_dir):
+    """A `dit-bench --worker` process: "step" answers "<seconds> <loss>", "memory" its peak allocated and reserved
+    bytes. `extra` are more dit-bench options (bench_seed_gpu.py: --kind pixart, --precision, ...)."""
+
+    def __init__(self, binary, seed, batch, device, model_dir, extra=()):
         self.proc = subprocess.Popen([binary, "--worker", "--seed", str(seed), "--batch", str(batch), "--device", device,
-                                      "--model", model_dir],
+                                      "--model", model_dir, *extra],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         ready = self.proc.stdout.readline()
         if not ready.startswith("ready"):
-            sys.exit(f"bench: {binary} did not start (got {ready!r})")
+            raise RuntimeError(f"{binary} did not start (got {ready!r})")
         self.parameters = int(ready.split()[1])
 
-    def __call__(self):
-        self.proc.stdin.write("step\n")
+    def ask(self, line):
+        self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            sys.exit("bench: the Swift worker stopped")
-        seconds, loss = line.split()
+        answer = self.proc.stdout.readline().split()
+        if len(answer) != 2:
+            raise RuntimeError("the Swift worker stopped")
+        return answer
+
+    def __call__(self):
+        seconds, loss = self.ask("step")
         return float(seconds), float(loss)
+
+    def peak_memory(self):
+        allocated, reserved = self.ask("memory")
+        return int(allocated), int(reserved)
 
     def close(self):
         self.proc.stdin.write("quit\n")
         self.proc.stdin.close()
         self.proc.wait()
+
+
+def alternate(sides, warmup, steps, show=True):
+    """Steps every side in turn, warm-up steps untimed, so machine noise hits all alike; returns per side the timed
+    seconds and every loss. `show` prints one line per round."""
+    times, losses = {k: [] for k in sides}, {k: [] for k in sides}
+    for i in range(warmup + steps):
+        row = []
+        for name, step in sides.items():
+            seconds, loss = step()
+            losses[name].append(loss)
+            if i >= warmup:
+                times[name].append(seconds)
+            row.append(f"{name} {seconds:.3f} s")
+        if show:
+            label = "warm-up" if i < warmup else f"step {i + 1 - warmup:2d}"
+            print(f"{label}: {', '.join(row)}", flush=True)
+    return times, losses
 
 
 def main():
@@ -103,7 +131,10 @@ def main():
 
     model_dir = tempfile.mkdtemp(prefix="dit-bench-")
     model = build_model(args.seed, model_dir)
-    swift = SwiftStep(args.swift, args.seed, args.batch, args.device, model_dir)
+    try:
+        swift = SwiftStep(args.swift, args.seed, args.batch, args.device, model_dir)
+    except RuntimeError as e:
+        sys.exit(f"bench: {e}")
     twin = copy.deepcopy(model)
     ref = TorchStep(args.seed, args.batch, args.torch_fused, args.device, model)
     sides = {"swift": swift, "pytorch": ref}
@@ -115,18 +146,7 @@ def main():
           f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; parameters swift {swift.parameters} "
           f"pytorch {n_params}; PyTorch AdamW {'fused' if args.torch_fused else 'default (for-loop on CPU)'}")
-    times = {k: [] for k in sides}
-    losses = {k: [] for k in sides}
-    for i in range(args.warmup + args.steps):
-        row = []
-        for name, step in sides.items():
-            seconds, loss = step()
-            losses[name].append(loss)
-            if i >= args.warmup:
-                times[name].append(seconds)
-            row.append(f"{name} {seconds:.3f} s")
-        label = "warm-up" if i < args.warmup else f"step {i + 1 - args.warmup:2d}"
-        print(f"{label}: {', '.join(row)}", flush=True)
+    times, losses = alternate(sides, args.warmup, args.steps)
     swift.close()
     shutil.rmtree(model_dir, ignore_errors=True)
     first = {k: v[0] for k, v in losses.items()}

@@ -16,14 +16,14 @@ import argparse
 import copy
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
 from diffusers import PixArtTransformer2DModel
+
+from bench_dit_step import SwiftStep, alternate  # the Swift worker's protocol and the alternating rounds
 
 CAPTION_LENGTH, CAPTION_CHANNELS = 64, 384
 
@@ -82,53 +82,16 @@ class TorchSide:
         return torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()
 
 
-class SwiftSide:
-    def __init__(self, binary, seed, batch, device, precision, model_dir):
-        self.proc = subprocess.Popen([binary, "--worker", "--kind", "pixart", "--seed", str(seed), "--batch", str(batch),
-                                      "--device", device, "--precision", precision, "--caption-length",
-                                      str(CAPTION_LENGTH), "--model", model_dir],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        ready = self.proc.stdout.readline()
-        if not ready.startswith("ready"):
-            raise RuntimeError(f"{binary} did not start (got {ready!r})")
-
-    def ask(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().split()
-        if len(answer) != 2:
-            raise RuntimeError("the Swift worker stopped")
-        return answer
-
-    def __call__(self):
-        seconds, loss = self.ask("step")
-        return float(seconds), float(loss)
-
-    def peak_memory(self):
-        allocated, reserved = self.ask("memory")
-        return int(allocated), int(reserved)
-
-    def close(self):
-        self.proc.stdin.write("quit\n")
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
 def measure(args, batch, precision):
     model_dir = tempfile.mkdtemp(prefix="seed-bench-")
     model = build_model(args.seed, model_dir)
-    swift = SwiftSide(args.swift, args.seed, batch, args.device, precision, model_dir)
+    swift = SwiftStep(args.swift, args.seed, batch, args.device, model_dir,
+                      extra=["--kind", "pixart", "--precision", precision, "--caption-length", str(CAPTION_LENGTH)])
     sides = {"swift": swift,
              "eager": TorchSide(copy.deepcopy(model), args.seed, batch, args.device, precision, compiled=False)}
     if not args.no_compile:
         sides["compiled"] = TorchSide(copy.deepcopy(model), args.seed, batch, args.device, precision, compiled=True)
-    times, losses = {k: [] for k in sides}, {k: [] for k in sides}
-    for i in range(args.warmup + args.steps):
-        for name, step in sides.items():
-            seconds, loss = step()
-            losses[name].append(loss)
-            if i >= args.warmup:
-                times[name].append(seconds)
+    times, losses = alternate(sides, args.warmup, args.steps, show=False)
     med = {k: statistics.median(v) for k, v in times.items()}
     # Swift's peak covers its whole run; PyTorch's is one more step each (both sides live in this process).
     memory = {k: s.peak_memory() for k, s in sides.items()}
