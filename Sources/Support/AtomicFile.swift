@@ -28,10 +28,11 @@ public enum AtomicFile {
         }
     }
 
-    /// Deletes the temporaries of writers that were killed in `directory` (files and folders named `.NAME.tmp-…`).
-    public static func removeLeftovers(in directory: URL) {
+    /// Deletes the temporaries of writers that were killed in `directory`: hidden files and folders whose name has
+    /// one of `markers` (`.NAME.tmp-…`; checkpoints also set aside the step they replace as `.step-N.old-…`).
+    public static func removeLeftovers(in directory: URL, markers: [String] = [".tmp-"]) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        where name.hasPrefix(".") && name.contains(".tmp-") {
+        where name.hasPrefix(".") && markers.contains(where: name.contains) {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
         }
     }

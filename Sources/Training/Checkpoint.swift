@@ -34,10 +34,7 @@ public enum Checkpoint {
                             optimizer: [String: Tensor], state: TrainerState, keepLast: Int) throws -> URL {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // Leftovers of a writer that was killed mid-checkpoint (one trainer writes a run at a time).
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        where name.hasPrefix(".step-") && (name.contains(".tmp-") || name.contains(".old-")) {
-            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
-        }
+        AtomicFile.removeLeftovers(in: folder, markers: [".tmp-", ".old-"])
         let final = folder.appendingPathComponent("step-\(step)")
         let temp = folder.appendingPathComponent(".step-\(step).tmp-\(getpid())")
         try? FileManager.default.removeItem(at: temp)

@@ -13,7 +13,7 @@ public struct DistributedEnvironment: Equatable, Sendable {
     public var masterPort = 29500
     /// Started by a launcher (WORLD_SIZE set): the process joins a group even alone, as under torchrun, so that
     /// a one-GPU machine runs the same NCCL path as several.
-    public var launched = false
+    public var isDistributed = false
 
     public static let single = DistributedEnvironment()
 
@@ -39,7 +39,7 @@ public struct DistributedEnvironment: Equatable, Sendable {
             return n
         }
         worldSize = try integer("WORLD_SIZE", in: 1...1 << 20)
-        launched = true
+        isDistributed = true
         rank = try integer("RANK", in: 0...worldSize - 1)
         localWorldSize = try integer("LOCAL_WORLD_SIZE", default: worldSize, in: 1...worldSize)
         localRank = try integer("LOCAL_RANK", default: rank % localWorldSize, in: 0...localWorldSize - 1)
@@ -50,7 +50,6 @@ public struct DistributedEnvironment: Equatable, Sendable {
         masterAddress = address
     }
 
-    public var isDistributed: Bool { worldSize > 1 || launched }
     /// Rank 0 writes checkpoints, logs and sample grids, and shows progress.
     public var isMain: Bool { rank == 0 }
 
