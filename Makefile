@@ -24,9 +24,9 @@ demo: release
 	@$(DIT) info
 	@bash scripts/demo.sh
 
-# The engine's smoke test: a small MLP trained from Swift.
+# The engine's smoke test: a small MLP trained from Swift (`make demo` is the course's shapes demo).
 smoke: release
-	$(DIT) demo
+	$(DIT) smoke
 
 # Reference Python packages for parity tests (pinned in python/requirements-test.txt).
 pyenv: deps

@@ -48,8 +48,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Torch", targets: ["Torch"]),
-        .library(name: "DiTKit", targets: ["Support", "Tokenizers", "Schedulers", "Models", "Datasets", "Pipeline",
-                                          "Training", "Runs"]),
+        .library(name: "DiTKit", targets: ["Core", "Tokenizers", "Schedulers", "Models", "Datasets", "Recipe", "Prepare",
+                                          "Training", "Inference", "Course"]),
         .executable(name: "dit", targets: ["dit"]),
     ],
     dependencies: [
@@ -59,6 +59,9 @@ let package = Package(
     // The layers, lowest first; each target imports only targets listed before it (README, "目录结构").
     // `make test` builds with --explicit-target-dependency-import-check, so an undeclared (upward) import fails.
     targets: [
+        // Core: what every layer needs and nothing of torch: the strict JSON reader, atomic files, file and config
+        // errors, the one config validator, Hugging Face config files, fingerprints.
+        .target(name: "Core"),
         .target(
             name: "CTorch",
             cxxSettings: [
@@ -76,34 +79,43 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Debian's libjpeg-turbo behind a small C shim whose errors come back as messages (libjpeg's exit() on error).
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
-        .target(name: "Torch", dependencies: ["CTorch"]),
-        .target(name: "Support", dependencies: ["Torch"]),
-        .target(name: "Tokenizers", dependencies: ["Support", "Torch", "CZlib"]),
-        .target(name: "Schedulers", dependencies: ["Support", "Torch"]),
-        .target(name: "Models", dependencies: ["Support", "Torch"]),
-        .target(name: "Datasets", dependencies: ["Models", "Tokenizers", "Support", "Torch", "CPNG", "CJPEG"]),
-        .target(name: "Pipeline", dependencies: ["Datasets", "Models", "Schedulers", "Tokenizers", "Support", "Torch"]),
-        .target(name: "Training", dependencies: ["Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers", "Support",
-                                                 "Torch", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Runs", dependencies: ["Training", "Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers",
-                                             "Support", "Torch"]),
+        // The engine: tensors, autograd, nn, optim, safetensors, c10d.
+        .target(name: "Torch", dependencies: ["Core", "CTorch"]),
+        // The model families, each mapping 1:1 to diffusers / transformers classes and files.
+        .target(name: "Tokenizers", dependencies: ["Core", "Torch", "CZlib"]),
+        .target(name: "Schedulers", dependencies: ["Core", "Torch"]),
+        .target(name: "Models", dependencies: ["Core", "Torch"]),
+        // Images in and out: PNG/JPEG codecs, imagefolder and COCO readers, resize and crop, labelled grids.
+        .target(name: "Datasets", dependencies: ["Core", "Torch", "CPNG", "CJPEG"]),
+        // The contract prepare, train and generate share: the YAML config and its rules, one factory for models,
+        // schedulers and text encoders, the checkpoint and cache formats, the text-to-image sampling pipeline.
+        .target(name: "Recipe", dependencies: ["Datasets", "Models", "Schedulers", "Tokenizers", "Core", "Torch",
+                                               .product(name: "Yams", package: "Yams")]),
+        // Three peers over the recipe: building a cache │ the training loop │ using a trained run.
+        .target(name: "Prepare", dependencies: ["Recipe", "Datasets", "Models", "Tokenizers", "Core", "Torch"]),
+        .target(name: "Training", dependencies: ["Recipe", "Datasets", "Models", "Schedulers", "Core", "Torch"]),
+        .target(name: "Inference", dependencies: ["Recipe", "Datasets", "Models", "Schedulers", "Tokenizers", "Core",
+                                                  "Torch"]),
+        // The course's own material: figures (charts, noise strips) and the shapes dataset with its judge.
+        .target(name: "Course", dependencies: ["Inference", "Recipe", "Datasets", "Schedulers", "Core", "Torch"]),
         .executableTarget(
             name: "dit",
-            dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models", "Schedulers", "Tokenizers", "Support",
-                           "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Course", "Inference", "Training", "Prepare", "Recipe", "Datasets", "Models", "Schedulers",
+                           "Core", "Torch",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "dit-bench", dependencies: ["Models", "Torch"], path: "benchmarks/DiTStepBench"),
         // `make fuzz`: the parsers a user's file reaches, fed seeded mutations (Tests/FuzzTargets), and its driver.
-        .target(name: "FuzzTargets", dependencies: ["Training", "Datasets", "Models", "Schedulers", "Tokenizers",
-                                                    "Support", "Torch"], path: "Tests/FuzzTargets"),
+        .target(name: "FuzzTargets", dependencies: ["Recipe", "Datasets", "Models", "Schedulers", "Tokenizers", "Core",
+                                                    "Torch"], path: "Tests/FuzzTargets"),
         .executableTarget(name: "dit-fuzz", dependencies: ["FuzzTargets", "Torch"], path: "Tests/Fuzz"),
         // Fixture paths, tensor comparison, temporary directories and the reference Python, for both test targets.
-        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
-        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], path: "Tests/TorchTests"),
+        .target(name: "TestSupport", dependencies: ["Core", "Torch"], path: "Tests/TestSupport"),
+        .testTarget(name: "TorchTests", dependencies: ["Core", "Torch", "TestSupport"], path: "Tests/TorchTests"),
         // Runs the `dit` executable that `swift build --build-tests` builds beside the test bundle.
         // Also the `dit` executable's module: the docs test parses every `dit` command line in the docs with it.
-        .testTarget(name: "DiTKitTests", dependencies: ["Runs", "Training", "Pipeline", "Datasets", "Models",
-                                                        "Schedulers", "Tokenizers", "Support", "Torch",
+        .testTarget(name: "DiTKitTests", dependencies: ["Course", "Inference", "Training", "Prepare", "Recipe",
+                                                        "Datasets", "Models", "Schedulers", "Tokenizers", "Core", "Torch",
                                                         "TestSupport", "FuzzTargets", "dit",
                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                     path: "Tests/DiTKitTests"),

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 
 /// COCO's caption annotations (captions_train2017.json) beside its image folder: every caption of each image is
 /// kept; `limit` images are picked at random with `seed`, so a 1-5k subset is the same on every machine.

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// One training image with every caption it has (COCO gives five; one is drawn per image per step).

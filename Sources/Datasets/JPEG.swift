@@ -1,6 +1,6 @@
 import CJPEG
+import Core
 import Foundation
-import Support
 
 /// JPEG through Debian's libjpeg-turbo (Sources/CJPEG): baseline and progressive, any chroma subsampling,
 /// grayscale, CMYK/YCCK; decoded upright, with the EXIF orientation applied as Pillow's `ImageOps.exif_transpose`.

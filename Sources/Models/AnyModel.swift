@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// Any model DiTKit can load from a Hugging Face directory, run by the argument names of its Python forward —
@@ -67,7 +67,7 @@ public enum AnyModel {
             var parts: [String] = []
             if !missing.isEmpty { parts.append("missing \(missing.joined(separator: ", "))") }
             if !unknown.isEmpty { parts.append("unknown \(unknown.joined(separator: ", "))") }
-            throw TorchError("\(name) inputs: " + parts.joined(separator: "; ")
+            throw ModelError("\(name) inputs: " + parts.joined(separator: "; ")
                 + " (it reads \((sig.required + sig.optional).joined(separator: ", ")))")
         }
         let x = try inputs.mapValues { try $0.to(device) }

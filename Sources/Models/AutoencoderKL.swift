@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// diffusers' AutoencoderKL config.json (the SD VAE's, e.g. stabilityai/sd-vae-ft-mse).
@@ -42,21 +42,46 @@ public struct AutoencoderKLConfig: HFConfig, Equatable, Sendable {
 
     public init(contentsOf url: URL) throws { self = try Self.load(url) }
 
-    public func validate(file: String) throws {
-        let c = ConfigChecks(file: file)
-        try c.require(className == Self.className, "_class_name", "'\(className)' is not \(Self.className)")
-        try c.require(!blockOutChannels.isEmpty, "block_out_channels", "must list at least one width")
-        try c.require(downBlockTypes.count == blockOutChannels.count, "down_block_types",
-                      "has \(downBlockTypes.count) entries, block_out_channels has \(blockOutChannels.count)")
-        try c.require(upBlockTypes.count == blockOutChannels.count, "up_block_types",
-                      "has \(upBlockTypes.count) entries, block_out_channels has \(blockOutChannels.count)")
-        for (i, t) in downBlockTypes.enumerated() { try c.oneOf("down_block_types[\(i)]", t, ["DownEncoderBlock2D"]) }
-        for (i, t) in upBlockTypes.enumerated() { try c.oneOf("up_block_types[\(i)]", t, ["UpDecoderBlock2D"]) }
-        try c.oneOf("act_fn", actFn, ["silu", "swish"])
-        try c.require(normNumGroups > 0 && blockOutChannels.allSatisfy { $0 > 0 && $0 % normNumGroups == 0 },
-                      "norm_num_groups", "\(normNumGroups) must divide every block_out_channels entry \(blockOutChannels)")
-        try c.require(inChannels > 0 && outChannels > 0 && latentChannels > 0 && layersPerBlock > 0, "in_channels",
-                      "channel counts and layers_per_block must be positive")
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(className, .className, [Self.className])
+        r.require(!blockOutChannels.isEmpty && blockOutChannels.count <= 16, .blockOutChannels,
+                  "must list 1 to 16 widths, found \(blockOutChannels.count)")
+        r.require(blockOutChannels.allSatisfy { (1...(1 << 16)).contains($0) }, .blockOutChannels,
+                  "every width must be in 1...65536, found \(blockOutChannels)")
+        r.require(downBlockTypes.count == blockOutChannels.count, .downBlockTypes,
+                  "has \(downBlockTypes.count) entries, block_out_channels has \(blockOutChannels.count)",
+                  inputs: [.blockOutChannels])
+        r.require(upBlockTypes.count == blockOutChannels.count, .upBlockTypes,
+                  "has \(upBlockTypes.count) entries, block_out_channels has \(blockOutChannels.count)",
+                  inputs: [.blockOutChannels])
+        for (i, t) in downBlockTypes.enumerated() where t != "DownEncoderBlock2D" {
+            r.problems.report(r.path("down_block_types[\(i)]"), "'\(t)' is not supported (expected DownEncoderBlock2D)")
+        }
+        for (i, t) in upBlockTypes.enumerated() where t != "UpDecoderBlock2D" {
+            r.problems.report(r.path("up_block_types[\(i)]"), "'\(t)' is not supported (expected UpDecoderBlock2D)")
+        }
+        r.oneOf(actFn, .actFn, ["silu", "swish"])
+        r.within(1...(1 << 16), (inChannels, .inChannels), (outChannels, .outChannels), (latentChannels, .latentChannels),
+                 (normNumGroups, .normNumGroups))
+        r.within(1...64, (layersPerBlock, .layersPerBlock))
+        r.require(blockOutChannels.allSatisfy { $0 % normNumGroups == 0 }, .normNumGroups,
+                  "\(normNumGroups) must divide every block_out_channels entry \(blockOutChannels)",
+                  inputs: [.blockOutChannels])
+        r.number(scalingFactor, .scalingFactor, .positive)
+        r.number(shiftFactor, .shiftFactor, NumberRule { _ in nil })
+        ModelBudget.check(allocatedElements, r, keys: [.blockOutChannels, .inChannels, .outChannels, .latentChannels,
+                                                       .layersPerBlock])
+    }
+
+    /// An upper bound of the parameter elements the model allocates (the test holds it to within 2× of the real
+    /// count), every block sized as the widest: the encoder's and decoder's ResNet blocks, their down/upsampling
+    /// convolutions and mid-block attention, and the convolutions in and out.
+    public var allocatedElements: Double {
+        let c = Double(blockOutChannels.max() ?? 0), n = Double(blockOutChannels.count), l = Double(layersPerBlock)
+        let resnet = 19 * c * c + 8 * c
+        let resnets = n * (2 * l + 1) + 4
+        let ends = 9 * c * Double(inChannels + outChannels + 3 * latentChannels) + Double(16 * latentChannels * latentChannels)
+        return resnets * resnet + 2 * n * (9 * c * c + c) + 2 * (4 * c * c + 6 * c) + ends + 8 * c
     }
 }
 
@@ -107,7 +132,7 @@ public final class AutoencoderKL: Module {
 
     public func encode(_ x: Tensor) throws -> DiagonalGaussianDistribution {
         guard x.rank == 4, x.size(1) == config.inChannels else {
-            throw TorchError("VAE input must be [B, \(config.inChannels), H, W], got \(x.shape)")
+            throw ModelError("VAE input must be [B, \(config.inChannels), H, W], got \(x.shape)")
         }
         var moments = try encoder(x)
         if let quantConv { moments = try quantConv(moments) }
@@ -116,7 +141,7 @@ public final class AutoencoderKL: Module {
 
     public func decode(_ z: Tensor) throws -> Tensor {
         guard z.rank == 4, z.size(1) == config.latentChannels else {
-            throw TorchError("latents must be [B, \(config.latentChannels), h, w], got \(z.shape)")
+            throw ModelError("latents must be [B, \(config.latentChannels), h, w], got \(z.shape)")
         }
         return try decoder(try postQuantConv.map { try $0(z) } ?? z)
     }

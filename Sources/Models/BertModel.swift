@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// transformers' BertConfig (BERT and the MiniLM family, e.g. all-MiniLM-L6-v2).
@@ -31,19 +31,28 @@ public struct BertConfig: HFConfig, Equatable, Sendable {
 
     public init() {}
 
-    public func validate(file: String) throws {
-        let c = ConfigChecks(file: file)
-        try c.oneOf("model_type", modelType, ["bert"])
-        try c.oneOf("hidden_act", hiddenAct, ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
-        try c.oneOf("position_embedding_type", positionEmbeddingType ?? "absolute", ["absolute"])
-        try c.sizes([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                     ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize)],
-                    in: 1...(1 << 24))
-        try c.sizes([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
-        try c.require((0..<vocabSize).contains(padTokenId ?? 0), "pad_token_id",
-                      "must be a token id below vocab_size, got \(padTokenId ?? 0)")
-        try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
-                      "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(modelType, .modelType, ["bert"])
+        r.oneOf(hiddenAct, .hiddenAct, ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
+        r.oneOf(positionEmbeddingType ?? "absolute", .positionEmbeddingType, ["absolute"])
+        r.within(1...(1 << 24), (vocabSize, .vocabSize), (hiddenSize, .hiddenSize), (intermediateSize, .intermediateSize),
+                 (maxPositionEmbeddings, .maxPositionEmbeddings), (typeVocabSize, .typeVocabSize))
+        r.within(0...1024, (numHiddenLayers, .numHiddenLayers))
+        r.require((0..<vocabSize).contains(padTokenId ?? 0), .padTokenId,
+                  "must be a token id below vocab_size, found \(padTokenId ?? 0)", inputs: [.vocabSize])
+        r.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, .numAttentionHeads,
+                  "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)", inputs: [.hiddenSize])
+        ModelBudget.check(allocatedElements, r, keys: [.vocabSize, .hiddenSize, .intermediateSize, .maxPositionEmbeddings,
+                                                       .typeVocabSize, .numHiddenLayers])
+    }
+
+    /// An upper bound of the parameter and buffer elements the model allocates (the test holds it to within 2× of
+    /// the real count): embeddings, per layer attention and feed-forward with their norms, the pooler.
+    public var allocatedElements: Double {
+        let h = Double(hiddenSize), i = Double(intermediateSize)
+        let embeddings = Double(vocabSize + maxPositionEmbeddings + typeVocabSize) * h + 2 * h + 2 * Double(maxPositionEmbeddings)
+        let layer = 4 * h * h + 2 * h * i + i + 10 * h
+        return embeddings + Double(numHiddenLayers) * layer + h * h + h
     }
 }
 

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// transformers' CLIPTextConfig (the text half of a CLIP config.json, or a CLIPTextModel's own).
@@ -39,15 +39,24 @@ public struct CLIPTextConfig: HFConfig, Equatable, Sendable {
         }
     }
 
-    public func validate(file: String) throws {
-        let c = ConfigChecks(file: file)
-        try c.oneOf("model_type", modelType, ["clip_text_model", "clip"])
-        try c.oneOf("hidden_act", hiddenAct, ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"])
-        try c.sizes([("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                     ("max_position_embeddings", maxPositionEmbeddings)], in: 1...(1 << 24))
-        try c.sizes([("num_hidden_layers", numHiddenLayers)], in: 0...1024)
-        try c.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "num_attention_heads",
-                      "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)")
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(modelType, .modelType, ["clip_text_model", "clip"])
+        r.oneOf(hiddenAct, .hiddenAct, ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"])
+        r.within(1...(1 << 24), (vocabSize, .vocabSize), (hiddenSize, .hiddenSize), (intermediateSize, .intermediateSize),
+                 (maxPositionEmbeddings, .maxPositionEmbeddings))
+        r.within(0...1024, (numHiddenLayers, .numHiddenLayers))
+        r.require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, .numAttentionHeads,
+                  "\(numAttentionHeads) heads do not divide hidden_size \(hiddenSize)", inputs: [.hiddenSize])
+        ModelBudget.check(allocatedElements, r, keys: [.vocabSize, .hiddenSize, .intermediateSize, .maxPositionEmbeddings,
+                                                       .numHiddenLayers])
+    }
+
+    /// An upper bound of the parameter and buffer elements the model allocates (the test holds it to within 2× of
+    /// the real count): token and position embeddings, per layer attention and MLP with their norms, the final norm.
+    public var allocatedElements: Double {
+        let h = Double(hiddenSize), i = Double(intermediateSize)
+        let embeddings = Double(vocabSize + maxPositionEmbeddings) * h + Double(maxPositionEmbeddings)
+        return embeddings + Double(numHiddenLayers) * (4 * h * h + 2 * h * i + i + 9 * h) + 2 * h
     }
 }
 

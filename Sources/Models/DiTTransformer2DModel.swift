@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// The config.json of a diffusers `DiTTransformer2DModel`. Keys and defaults are diffusers'; as for PixArt, the keys
@@ -51,39 +51,40 @@ public struct DiTTransformer2DConfig: HFConfig, Equatable, Sendable {
 
     public init(contentsOf url: URL) throws { self = try Self.load(url) }
 
-    /// Checks the values that diffusers would reject or that cannot form a model.
-    public func validate(file: String = "config.json") throws {
-        func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(file: file, key: key, message) }
-        guard className == Self.className else { throw fail("_class_name", "'\(className)' is not \(Self.className)") }
-        let sizes: [(String, Int, ClosedRange<Int>)] = [
-            ("num_attention_heads", numAttentionHeads, 1...4096), ("attention_head_dim", attentionHeadDim, 1...4096),
-            ("in_channels", inChannels, 1...65536), ("out_channels", outChannels ?? 1, 1...65536),
-            // ≥ 1 layer: the final layer reads block 0's conditioning embedding (diffusers keeps no other).
-            ("num_layers", numLayers, 1...4096), ("sample_size", sampleSize, 1...65536),
-            ("patch_size", patchSize, 1...1024), ("num_embeds_ada_norm", numEmbedsAdaNorm ?? 1, 1...(1 << 24)),
-        ]
-        for (key, v, range) in sizes where !range.contains(v) {
-            throw fail(key, "must be in \(range.lowerBound)...\(range.upperBound), got \(v)")
-        }
-        guard sampleSize % patchSize == 0 else {
-            throw fail("sample_size", "\(sampleSize) is not a multiple of patch_size \(patchSize)")
-        }
-        guard innerDim % 4 == 0 else {
-            throw fail("attention_head_dim",
-                       "the width heads × head_dim = \(innerDim) must be divisible by 4 for the 2-D position embedding")
-        }
-        guard normType == "ada_norm_zero" else {
-            throw fail("norm_type", "'\(normType)' is not supported (DiTTransformer2DModel needs 'ada_norm_zero')")
-        }
-        guard numEmbedsAdaNorm != nil else {
-            throw fail("num_embeds_ada_norm", "must not be null with ada_norm_zero (it is the number of classes)")
-        }
-        guard FeedForward.Activation(rawValue: activationFn) != nil else {
-            throw fail("activation_fn", "'\(activationFn)' is not supported (expected one of: "
-                + FeedForward.Activation.allCases.map(\.rawValue).joined(separator: ", ") + ")")
-        }
-        guard (0..<1).contains(dropout) else { throw fail("dropout", "must be in [0, 1), got \(dropout)") }
-        guard normEps > 0, normEps < 1 else { throw fail("norm_eps", "must be in (0, 1), got \(normEps)") }
+    /// Checks the values that diffusers would reject or that cannot form a model; sizes are bounded before any
+    /// allocation.
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(className, .className, [Self.className])
+        r.within(1...4096, (numAttentionHeads, .numAttentionHeads), (attentionHeadDim, .attentionHeadDim))
+        r.within(1...65536, (inChannels, .inChannels), (outChannels, .outChannels), (sampleSize, .sampleSize))
+        // ≥ 1 layer: the final layer reads block 0's conditioning embedding (diffusers keeps no other).
+        r.within(1...4096, (numLayers, .numLayers))
+        r.within(1...1024, (patchSize, .patchSize))
+        r.within(1...(1 << 24), (numEmbedsAdaNorm, .numEmbedsAdaNorm))
+        r.require(sampleSize % patchSize == 0, .sampleSize, "\(sampleSize) is not a multiple of patch_size \(patchSize)",
+                  inputs: [.patchSize])
+        r.require(innerDim % 4 == 0, .attentionHeadDim, "the width heads × head_dim = \(innerDim) must be divisible by 4 "
+            + "for the 2-D position embedding", inputs: [.numAttentionHeads])
+        r.oneOf(normType, .normType, ["ada_norm_zero"])
+        r.require(numEmbedsAdaNorm != nil, .numEmbedsAdaNorm,
+                  "must not be null with ada_norm_zero (it is the number of classes)")
+        r.oneOf(activationFn, .activationFn, FeedForward.Activation.allCases.map(\.rawValue))
+        r.number(dropout, .dropout, .halfOpenUnit)
+        r.number(normEps, .normEps, .openUnit)
+        ModelBudget.check(allocatedElements, r, keys: [.numAttentionHeads, .attentionHeadDim, .inChannels, .outChannels,
+                                                       .numLayers, .sampleSize, .patchSize, .numEmbedsAdaNorm])
+    }
+
+    /// An upper bound of the parameter and buffer elements the model allocates (the test holds it to within 2× of
+    /// the real count): per block attention, a geglu-sized feed-forward and its own adaLN-zero with timestep and
+    /// class embeddings; patch embedding, the 2-D position table and the output layers.
+    public var allocatedElements: Double {
+        let d = Double(innerDim), p = Double(patchSize), classes = Double((numEmbedsAdaNorm ?? 0) + 1)
+        let conditioning = 256 * d + d * d + classes * d + 6 * d * d
+        let block = 4 * d * d + (activationFn == "geglu" ? 12 : 8) * d * d + conditioning + 20 * d
+        let tokens = Double(sampleSize / max(patchSize, 1)) * Double(sampleSize / max(patchSize, 1))
+        let embed = Double(inChannels) * p * p * d + tokens * d + d
+        return Double(numLayers) * block + embed + 2 * d * d + d * p * p * Double(resolvedOutChannels) + 4 * d
     }
 }
 
@@ -198,18 +199,18 @@ public final class DiTTransformer2DModel: Module {
     public func callAsFunction(_ hiddenStates: Tensor, timestep: Tensor, classLabels: Tensor) throws -> Tensor {
         let p = config.patchSize
         guard hiddenStates.rank == 4, hiddenStates.size(1) == config.inChannels else {
-            throw TorchError("hidden_states must be [B, \(config.inChannels), H, W], got \(hiddenStates.shape)")
+            throw ModelError("hidden_states must be [B, \(config.inChannels), H, W], got \(hiddenStates.shape)")
         }
         // diffusers unpatchifies with height = width = √tokens, so it takes square inputs only.
         guard hiddenStates.size(2) == hiddenStates.size(3), hiddenStates.size(2) % p == 0 else {
-            throw TorchError("hidden_states must be square, its side a multiple of patch_size \(p); got \(hiddenStates.shape)")
+            throw ModelError("hidden_states must be square, its side a multiple of patch_size \(p); got \(hiddenStates.shape)")
         }
         let b = hiddenStates.size(0)
         guard classLabels.shape == [b], !classLabels.dtype.isFloatingPoint else {
-            throw TorchError("class_labels must be [\(b)] integers, got \(classLabels.shape) \(classLabels.dtype)")
+            throw ModelError("class_labels must be [\(b)] integers, got \(classLabels.shape) \(classLabels.dtype)")
         }
         let t = timestep.rank == 0 ? try timestep.reshaped(1).expanded([b]) : timestep
-        guard t.shape == [b] else { throw TorchError("timestep must be a scalar or [\(b)], got \(timestep.shape)") }
+        guard t.shape == [b] else { throw ModelError("timestep must be a scalar or [\(b)], got \(timestep.shape)") }
         var y = classLabels
         if training {  // classifier-free guidance: learn the unconditional prediction too
             let drop = try Tensor.rand([b], device: y.device).lt(Self.classDropoutProb)

@@ -30,7 +30,7 @@ func sincosEmbedding1D(dim: Int, positions: Tensor) throws -> Tensor {
 /// resolutions.
 public func sincosPositionEmbedding2D(dim: Int, gridH: Int, gridW: Int, baseSize: Double, interpolationScale: Double,
                                       device: Device = .cpu) throws -> Tensor {
-    guard dim % 4 == 0 else { throw TorchError("2-D sin-cos embedding needs a dimension divisible by 4, got \(dim)") }
+    guard dim % 4 == 0 else { throw ModelError("2-D sin-cos embedding needs a dimension divisible by 4, got \(dim)") }
     let gh = try Tensor.arange(0, Double(gridH), dtype: .float32, device: device) / (Double(gridH) / baseSize)
         / interpolationScale
     let gw = try Tensor.arange(0, Double(gridW), dtype: .float32, device: device) / (Double(gridW) / baseSize)

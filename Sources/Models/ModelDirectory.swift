@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// Reading and writing Hugging Face model directories: a config.json beside safetensors weights, either one

@@ -83,7 +83,7 @@ public final class CombinedTimestepSizeEmbeddings: Module {
         let t = try timestepEmbedder(try project(timestep).to(dtype))
         guard let resolutionEmbedder, let aspectRatioEmbedder else { return t }
         guard let resolution, let aspectRatio else {
-            throw TorchError("this model uses additional conditions: pass `resolution` [B, 2] and `aspect_ratio` [B, 1]")
+            throw ModelError("this model uses additional conditions: pass `resolution` [B, 2] and `aspect_ratio` [B, 1]")
         }
         let r = try resolutionEmbedder(try project(resolution.flattened()).to(dtype)).reshaped(batchSize, -1)
         let a = try aspectRatioEmbedder(try project(aspectRatio.flattened()).to(dtype)).reshaped(batchSize, -1)

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// The config.json of a diffusers `PixArtTransformer2DModel`. Keys and defaults are diffusers'; the keys that
@@ -70,42 +70,42 @@ public struct PixArtTransformer2DConfig: HFConfig, Equatable, Sendable {
 
     public init(contentsOf url: URL) throws { self = try Self.load(url) }
 
-    /// Checks the values that diffusers would reject or that cannot form a model.
-    public func validate(file: String = "config.json") throws {
-        func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(file: file, key: key, message) }
-        guard className == Self.className else { throw fail("_class_name", "'\(className)' is not \(Self.className)") }
-        guard (1...4096).contains(numAttentionHeads) else { throw fail("num_attention_heads", "must be in 1...4096, got \(numAttentionHeads)") }
-        guard (1...4096).contains(attentionHeadDim) else { throw fail("attention_head_dim", "must be in 1...4096, got \(attentionHeadDim)") }
-        guard (1...1 << 16).contains(inChannels), (1...1 << 16).contains(sampleSize), numLayers <= 4096 else {
-            throw fail("in_channels", "in_channels, sample_size and num_layers must be reasonable sizes")
-        }
-        if let o = outChannels, o > 1 << 16 { throw fail("out_channels", "must be at most 65536, got \(o)") }
-        if let c = captionChannels, c > 1 << 24 { throw fail("caption_channels", "must be at most \(1 << 24), got \(c)") }
-        if let c = crossAttentionDim, c > 1 << 24 { throw fail("cross_attention_dim", "must be at most \(1 << 24), got \(c)") }
-        guard inChannels > 0 else { throw fail("in_channels", "must be positive, got \(inChannels)") }
-        if let o = outChannels, o <= 0 { throw fail("out_channels", "must be positive, got \(o)") }
-        guard numLayers >= 0 else { throw fail("num_layers", "must be >= 0, got \(numLayers)") }
-        guard patchSize > 0 else { throw fail("patch_size", "must be positive, got \(patchSize)") }
-        guard sampleSize > 0, sampleSize % patchSize == 0 else {
-            throw fail("sample_size", "\(sampleSize) is not a positive multiple of patch_size \(patchSize)")
-        }
-        guard innerDim % 4 == 0 else {
-            throw fail("attention_head_dim", "the width heads × head_dim = \(innerDim) must be divisible by 4 for the 2-D position embedding")
-        }
-        guard normType == "ada_norm_single" else {
-            throw fail("norm_type", "'\(normType)' is not supported (PixArtTransformer2DModel needs 'ada_norm_single')")
-        }
-        guard numEmbedsAdaNorm != nil else { throw fail("num_embeds_ada_norm", "must not be null with ada_norm_single") }
-        guard FeedForward.Activation(rawValue: activationFn) != nil else {
-            throw fail("activation_fn", "'\(activationFn)' is not supported (expected one of: "
-                + FeedForward.Activation.allCases.map(\.rawValue).joined(separator: ", ") + ")")
-        }
-        guard attentionType == "default" else {
-            throw fail("attention_type", "'\(attentionType)' is not supported (expected 'default')")
-        }
-        guard (0..<1).contains(dropout) else { throw fail("dropout", "must be in [0, 1), got \(dropout)") }
-        if let c = crossAttentionDim, c <= 0 { throw fail("cross_attention_dim", "must be positive, got \(c)") }
-        if let c = captionChannels, c <= 0 { throw fail("caption_channels", "must be positive, got \(c)") }
-        if let s = interpolationScale, !(s > 0 && s < 1e6) { throw fail("interpolation_scale", "must be in (0, 1e6), got \(s)") }
+    /// Checks the values that diffusers would reject or that cannot form a model; sizes are bounded before any
+    /// allocation.
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(className, .className, [Self.className])
+        r.within(1...4096, (numAttentionHeads, .numAttentionHeads), (attentionHeadDim, .attentionHeadDim))
+        r.within(1...(1 << 16), (inChannels, .inChannels), (outChannels, .outChannels), (sampleSize, .sampleSize),
+                 (captionChannels, .captionChannels), (crossAttentionDim, .crossAttentionDim))
+        r.within(0...4096, (numLayers, .numLayers))
+        r.within(1...1024, (patchSize, .patchSize))
+        r.require(sampleSize % patchSize == 0, .sampleSize, "\(sampleSize) is not a multiple of patch_size \(patchSize)",
+                  inputs: [.patchSize])
+        r.require(innerDim % 4 == 0, .attentionHeadDim, "the width heads × head_dim = \(innerDim) must be divisible by 4 "
+            + "for the 2-D position embedding", inputs: [.numAttentionHeads])
+        r.oneOf(normType, .normType, ["ada_norm_single"])
+        r.require(numEmbedsAdaNorm != nil, .numEmbedsAdaNorm, "must not be null with ada_norm_single")
+        r.oneOf(activationFn, .activationFn, FeedForward.Activation.allCases.map(\.rawValue))
+        r.oneOf(attentionType, .attentionType, ["default"])
+        r.number(dropout, .dropout, .halfOpenUnit)
+        r.number(normEps, .normEps, .openUnit)
+        if let s = interpolationScale { r.require(s > 0 && s < 1e6, .interpolationScale, "must be in (0, 1e6), found \(s)") }
+        ModelBudget.check(allocatedElements, r, keys: [.numAttentionHeads, .attentionHeadDim, .inChannels, .outChannels,
+                                                       .numLayers, .sampleSize, .patchSize, .captionChannels,
+                                                       .crossAttentionDim])
+    }
+
+    /// An upper bound of the parameter and buffer elements the model allocates (the test holds it to within 2× of
+    /// the real count): blocks of self- and cross-attention and a 4× feed-forward, patch embedding, the 2-D position
+    /// table, adaLN-single with its optional size embedders, the caption projection and the output layer.
+    public var allocatedElements: Double {
+        let d = Double(innerDim), c = Double(crossAttentionDim ?? 0), p = Double(patchSize)
+        let ff = (activationFn == "geglu" ? 12 : 8) * d * d
+        let block = 4 * d * d + 2 * d * d + 2 * d * c + ff + 20 * d
+        let tokens = Double(sampleSize / max(patchSize, 1)) * Double(sampleSize / max(patchSize, 1))
+        let conditions = resolvedUseAdditionalConditions ? 2 * (256 * d + d * d + 2 * d) : 0
+        let embed = Double(inChannels) * p * p * d + tokens * d + 256 * d + 7 * d * d + 8 * d + conditions
+        let caption = Double(captionChannels ?? 0) * d + d * d + 2 * d
+        return Double(numLayers) * block + embed + caption + d * p * p * Double(resolvedOutChannels) + 4 * d
     }
 }

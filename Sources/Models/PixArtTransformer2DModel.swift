@@ -46,14 +46,14 @@ public final class PixArtTransformer2DModel: Module {
                                encoderAttentionMask: Tensor? = nil, attentionMask: Tensor? = nil,
                                resolution: Tensor? = nil, aspectRatio: Tensor? = nil) throws -> Tensor {
         guard hiddenStates.rank == 4, hiddenStates.size(1) == config.inChannels else {
-            throw TorchError("hidden_states must be [B, \(config.inChannels), H, W], got \(hiddenStates.shape)")
+            throw ModelError("hidden_states must be [B, \(config.inChannels), H, W], got \(hiddenStates.shape)")
         }
         let p = config.patchSize
         guard hiddenStates.size(2) % p == 0, hiddenStates.size(3) % p == 0 else {
-            throw TorchError("hidden_states height and width \(hiddenStates.shape.suffix(2)) must be multiples of patch_size \(p)")
+            throw ModelError("hidden_states height and width \(hiddenStates.shape.suffix(2)) must be multiples of patch_size \(p)")
         }
         if config.crossAttentionDim != nil && encoderHiddenStates == nil {
-            throw TorchError("this model cross-attends to a caption: pass encoder_hidden_states")
+            throw ModelError("this model cross-attends to a caption: pass encoder_hidden_states")
         }
         let b = hiddenStates.size(0), dtype = hiddenStates.dtype
         let height = hiddenStates.size(2) / p, width = hiddenStates.size(3) / p

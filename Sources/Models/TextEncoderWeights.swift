@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// Loading transformers checkpoints into our text encoders: tensor names may carry a wrapper prefix
@@ -30,10 +30,10 @@ enum TextEncoderWeights {
 
 /// `input_ids` [B, L] as int64 and the positions [1, L] they sit at, checked against the encoder's context length.
 func tokenPositions(_ inputIds: Tensor, maxPositionEmbeddings: Int) throws -> (ids: Tensor, positions: Tensor) {
-    guard inputIds.rank == 2 else { throw TorchError("input_ids must be [batch, length], got \(inputIds.shape)") }
+    guard inputIds.rank == 2 else { throw ModelError("input_ids must be [batch, length], got \(inputIds.shape)") }
     let n = inputIds.size(1)
     guard n <= maxPositionEmbeddings else {
-        throw TorchError("sequence length \(n) exceeds max_position_embeddings \(maxPositionEmbeddings)")
+        throw ModelError("sequence length \(n) exceeds max_position_embeddings \(maxPositionEmbeddings)")
     }
     let ids = try inputIds.to(.int64)
     return (ids, try Tensor.arange(0, Double(n), device: ids.device).unsqueezed(0))

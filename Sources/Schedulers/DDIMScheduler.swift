@@ -1,11 +1,13 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// Denoising diffusion implicit models (Song et al., 2021), numerically diffusers' `DDIMScheduler`:
 /// deterministic with eta = 0, DDPM-like noise with eta = 1.
 public final class DDIMScheduler: DDPMFamilyScheduler {
     public static let className = "DDIMScheduler"
+    public static let samplerName = "ddim"
+    public static let solvesFlow = false
     public let config: DDPMFamilyConfig
     public var configJSON: JSONValue { config.json }
     public let setAlphaToOne: Bool
@@ -37,7 +39,7 @@ public final class DDIMScheduler: DDPMFamilyScheduler {
     public func step(_ modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws
         -> SchedulerStepOutput
     {
-        guard let n = numInferenceSteps else { throw TorchError("call setTimesteps before step") }
+        guard let n = numInferenceSteps else { throw SchedulerError("call setTimesteps before step") }
         let t = try DDPMFamilyConfig.checkedTimestep(timestep, trainSteps: numTrainTimesteps, modelOutput, sample)
         let prevT = t - numTrainTimesteps / n
         let alphaProd = try alphasCumprod[t], alphaProdPrev = prevT >= 0 ? try alphasCumprod[prevT] : finalAlphaCumprod
@@ -48,7 +50,7 @@ public final class DDIMScheduler: DDPMFamilyScheduler {
         case .epsilon: eps = modelOutput
         case .sample: eps = try (sample - alphaProd.pow(0.5) * x0) / betaProd.pow(0.5)
         case .vPrediction: eps = try alphaProd.pow(0.5) * modelOutput + betaProd.pow(0.5) * sample
-        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
+        case .flow: throw SchedulerError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
         }
         x0 = try config.clipOrThreshold(x0)
         let betaProdPrev = try 1 - alphaProdPrev

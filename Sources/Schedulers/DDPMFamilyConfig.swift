@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// The scheduler_config.json keys of diffusers' DDPMScheduler and DDIMScheduler: the β schedule (beta_start,
@@ -45,20 +45,19 @@ public struct DDPMFamilyConfig: HFConfig, Equatable, Sendable {
     static let varianceTypes = ["fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned",
                                 "learned_range"]
 
-    public func validate(file: String) throws {
-        let c = ConfigChecks(file: file)
+    public func check(_ r: ConfigRules<CodingKeys>) {
         let ddpm = className == DDPMScheduler.className
-        try c.oneOf("_class_name", className, [DDPMScheduler.className, DDIMScheduler.className])
-        try c.require(numTrainTimesteps > 0, "num_train_timesteps", "must be positive, got \(numTrainTimesteps)")
-        try c.oneOf("beta_schedule", betaSchedule,
-                    ["linear", "scaled_linear", "squaredcos_cap_v2"] + (ddpm ? ["sigmoid"] : []))
+        r.oneOf(className, .className, [DDPMScheduler.className, DDIMScheduler.className])
+        r.within(1...maxTrainTimesteps, (numTrainTimesteps, .numTrainTimesteps))
+        r.oneOf(betaSchedule, .betaSchedule, ["linear", "scaled_linear", "squaredcos_cap_v2"] + (ddpm ? ["sigmoid"] : []))
         if let trainedBetas {
-            try c.require(trainedBetas.count == numTrainTimesteps, "trained_betas",
-                          "has \(trainedBetas.count) values, num_train_timesteps is \(numTrainTimesteps)")
+            r.require(trainedBetas.count == numTrainTimesteps, .trainedBetas,
+                      "has \(trainedBetas.count) values, num_train_timesteps is \(numTrainTimesteps)",
+                      inputs: [.numTrainTimesteps])
         }
-        try c.oneOf("prediction_type", predictionType.rawValue, ["epsilon", "sample", "v_prediction"])
-        try c.oneOf("timestep_spacing", timestepSpacing, ["linspace", "leading", "trailing"])
-        if let varianceType { try c.oneOf("variance_type", varianceType, Self.varianceTypes) }
+        r.oneOf(predictionType.rawValue, .predictionType, ["epsilon", "sample", "v_prediction"])
+        r.oneOf(timestepSpacing, .timestepSpacing, ["linspace", "leading", "trailing"])
+        if let varianceType { r.oneOf(varianceType, .varianceType, Self.varianceTypes) }
     }
 
     func betas() throws -> Tensor {
@@ -108,7 +107,7 @@ public struct DDPMFamilyConfig: HFConfig, Equatable, Sendable {
 
 /// Dynamic thresholding (Imagen): clamp x̂₀ to the per-sample quantile s of |x̂₀| (at least 1) and divide by s.
 func thresholdSample(_ sample: Tensor, ratio: Double, maxValue: Double) throws -> Tensor {
-    guard sample.rank >= 1 else { throw TorchError("thresholding needs a batch dimension, got a scalar") }
+    guard sample.rank >= 1 else { throw SchedulerError("thresholding needs a batch dimension, got a scalar") }
     let dtype = sample.dtype
     var x = dtype == .float32 || dtype == .float64 ? sample : try sample.to(.float32)
     let shape = x.shape

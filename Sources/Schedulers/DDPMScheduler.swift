@@ -1,14 +1,14 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// The sampling arithmetic DDPM and DDIM share (timestep spacing, x̂₀, clipping), with diffusers' operation order.
 extension DDPMFamilyConfig {
     /// Inference timesteps for `n` steps out of `trainSteps`, as diffusers' set_timesteps (numpy arithmetic).
     func timesteps(_ n: Int, trainSteps: Int) throws -> [Int64] {
-        guard n > 0 else { throw TorchError("num_inference_steps must be positive, got \(n)") }
+        guard n > 0 else { throw SchedulerError("num_inference_steps must be positive, got \(n)") }
         guard n <= trainSteps else {
-            throw TorchError("num_inference_steps \(n) cannot exceed num_train_timesteps \(trainSteps)")
+            throw SchedulerError("num_inference_steps \(n) cannot exceed num_train_timesteps \(trainSteps)")
         }
         switch timestepSpacing {
         case "linspace":
@@ -31,7 +31,7 @@ extension DDPMFamilyConfig {
         case .epsilon: return try (sample - betaProd.pow(0.5) * out) / alphaProd.pow(0.5)
         case .sample: return out
         case .vPrediction: return try alphaProd.pow(0.5) * sample - betaProd.pow(0.5) * out
-        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
+        case .flow: throw SchedulerError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
         }
     }
 
@@ -39,7 +39,7 @@ extension DDPMFamilyConfig {
     static func checkedTimestep(_ timestep: Double, trainSteps: Int, _ modelOutput: Tensor, _ sample: Tensor) throws -> Int {
         guard timestep.isFinite, timestep >= 0, timestep < Double(trainSteps), sample.rank >= 2,
               modelOutput.rank == sample.rank else {
-            throw TorchError("step needs a timestep in [0, \(trainSteps)) and [B, C, ...] tensors; got \(timestep), "
+            throw SchedulerError("step needs a timestep in [0, \(trainSteps)) and [B, C, ...] tensors; got \(timestep), "
                 + "\(modelOutput.shape) and \(sample.shape)")
         }
         return Int(timestep)
@@ -86,7 +86,7 @@ extension DDPMFamilyScheduler {
         case .epsilon: return noise
         case .sample: return sample
         case .vPrediction: return try velocity(sample: sample, noise: noise, timesteps: timesteps)
-        case .flow: throw TorchError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
+        case .flow: throw SchedulerError("prediction_type 'flow' needs FlowMatchEulerDiscreteScheduler")
         }
     }
 }
@@ -94,6 +94,8 @@ extension DDPMFamilyScheduler {
 /// Denoising diffusion probabilistic models (Ho et al., 2020), numerically diffusers' `DDPMScheduler`.
 public final class DDPMScheduler: DDPMFamilyScheduler {
     public static let className = "DDPMScheduler"
+    public static let samplerName = "ddpm"
+    public static let solvesFlow = false
     public let config: DDPMFamilyConfig
     public let varianceType: String
     public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
@@ -124,7 +126,7 @@ public final class DDPMScheduler: DDPMFamilyScheduler {
         guard numInferenceSteps != nil else { return t - 1 }
         let values = try timesteps.ints()
         guard let i = values.firstIndex(of: t) else {
-            throw TorchError("timestep \(t) is not one of the scheduler's timesteps \(values)")
+            throw SchedulerError("timestep \(t) is not one of the scheduler's timesteps \(values)")
         }
         return i + 1 < values.count ? values[i + 1] : -1
     }
@@ -185,7 +187,7 @@ public final class DDPMScheduler: DDPMFamilyScheduler {
 
 extension Optional where Wrapped == Tensor {
     func orThrow(_ message: String) throws -> Tensor {
-        guard let v = self else { throw TorchError(message) }
+        guard let v = self else { throw SchedulerError(message) }
         return v
     }
 }

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// DPM-Solver++ (Lu et al., 2022), numerically diffusers' `DPMSolverMultistepScheduler`, PixArt-α's default sampler:
@@ -8,6 +8,8 @@ import Torch
 /// predicted noise, `sde-dpmsolver++` adds fresh noise each step.
 public final class DPMSolverMultistepScheduler: NoiseScheduler {
     public static let className = "DPMSolverMultistepScheduler"
+    public static let samplerName = "dpmsolver++"
+    public static let solvesFlow = false
     public let config: DPMSolverMultistepSchedulerConfig
     public let betas: Tensor, alphasCumprod: Tensor
     /// σ = √((1 − ᾱ)/ᾱ) of the inference timesteps, plus the final one (0, or the smallest training σ).
@@ -42,7 +44,7 @@ public final class DPMSolverMultistepScheduler: NoiseScheduler {
     }
 
     public func setTimesteps(_ n: Int) throws {
-        guard n > 0 else { throw TorchError("num_inference_steps must be positive, got \(n)") }
+        guard n > 0 else { throw SchedulerError("num_inference_steps must be positive, got \(n)") }
         // Skip timesteps whose λ is below lambda_min_clipped (numerical stability of the cosine schedule).
         let flippedLambda = try lambdaT.flipped([0]).doubles()
         let clipped = flippedLambda.firstIndex { $0 >= config.lambdaMinClipped } ?? flippedLambda.count
@@ -113,7 +115,7 @@ public final class DPMSolverMultistepScheduler: NoiseScheduler {
         -> SchedulerStepOutput
     {
         guard timesteps.count > 0, sigmas.count == timesteps.count + 1 else {
-            throw TorchError("call setTimesteps before step")
+            throw SchedulerError("call setTimesteps before step")
         }
         if stepIndex == nil {
             let values = try timesteps.doubles()
@@ -121,7 +123,7 @@ public final class DPMSolverMultistepScheduler: NoiseScheduler {
             stepIndex = matches.isEmpty ? values.count - 1 : matches.count > 1 ? matches[1] : matches[0]
         }
         let i = stepIndex!, n = timesteps.count
-        guard i < n else { throw TorchError("step called more times than there are timesteps") }
+        guard i < n else { throw SchedulerError("step called more times than there are timesteps") }
         let lowerOrderFinal = i == n - 1
             && (config.eulerAtFinal || (config.lowerOrderFinal && n < 15) || config.finalSigmasType == "zero")
         let lowerOrderSecond = i == n - 2 && config.lowerOrderFinal && n < 15
@@ -220,7 +222,7 @@ public final class DPMSolverMultistepScheduler: NoiseScheduler {
 
     /// A sampler, not a training process: training draws its targets from DDPM's (the same ᾱ).
     public func trainingTarget(sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        throw TorchError("DPMSolverMultistepScheduler samples; train with DDPMScheduler (the same noise schedule)")
+        throw SchedulerError("DPMSolverMultistepScheduler samples; train with DDPMScheduler (the same noise schedule)")
     }
 }
 
@@ -276,25 +278,25 @@ public struct DPMSolverMultistepSchedulerConfig: HFConfig, Equatable, Sendable {
         return c
     }
 
-    public func validate(file: String) throws {
-        let c = ConfigChecks(file: file)
-        try c.oneOf("_class_name", className, [DPMSolverMultistepScheduler.className])
-        try c.require(numTrainTimesteps > 1, "num_train_timesteps", "must be at least 2, got \(numTrainTimesteps)")
-        try c.oneOf("beta_schedule", betaSchedule, ["linear", "scaled_linear", "squaredcos_cap_v2"])
-        try c.require((1...3).contains(solverOrder), "solver_order", "must be 1, 2 or 3, got \(solverOrder)")
-        try c.oneOf("algorithm_type", algorithmType, ["dpmsolver++", "dpmsolver", "sde-dpmsolver++"])
-        try c.require(algorithmType != "sde-dpmsolver++" || solverOrder < 3, "solver_order",
-                      "3 is not supported with sde-dpmsolver++")
-        try c.oneOf("solver_type", solverType, ["midpoint", "heun"])
-        try c.oneOf("prediction_type", predictionType.rawValue, ["epsilon", "sample", "v_prediction"])
-        try c.oneOf("final_sigmas_type", finalSigmasType, ["zero", "sigma_min"])
-        try c.require(algorithmType != "dpmsolver" || finalSigmasType == "sigma_min", "final_sigmas_type",
-                      "'zero' is not supported with algorithm_type dpmsolver (diffusers refuses it too)")
-        try c.oneOf("timestep_spacing", timestepSpacing, ["linspace", "leading", "trailing"])
-        for (key, on) in [("use_karras_sigmas", useKarrasSigmas), ("use_exponential_sigmas", useExponentialSigmas),
-                          ("use_beta_sigmas", useBetaSigmas), ("use_lu_lambdas", useLuLambdas),
-                          ("use_flow_sigmas", useFlowSigmas), ("use_dynamic_shifting", useDynamicShifting)] {
-            try c.require(!on, key, "is not supported (DiTKit follows the model's own σ schedule)")
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(className, .className, [DPMSolverMultistepScheduler.className])
+        r.within(2...maxTrainTimesteps, (numTrainTimesteps, .numTrainTimesteps))
+        r.oneOf(betaSchedule, .betaSchedule, ["linear", "scaled_linear", "squaredcos_cap_v2"])
+        r.within(1...3, (solverOrder, .solverOrder))
+        r.oneOf(algorithmType, .algorithmType, ["dpmsolver++", "dpmsolver", "sde-dpmsolver++"])
+        r.require(algorithmType != "sde-dpmsolver++" || solverOrder < 3, .solverOrder,
+                  "3 is not supported with sde-dpmsolver++", inputs: [.algorithmType])
+        r.oneOf(solverType, .solverType, ["midpoint", "heun"])
+        r.oneOf(predictionType.rawValue, .predictionType, ["epsilon", "sample", "v_prediction"])
+        r.oneOf(finalSigmasType, .finalSigmasType, ["zero", "sigma_min"])
+        r.require(algorithmType != "dpmsolver" || finalSigmasType == "sigma_min", .finalSigmasType,
+                  "'zero' is not supported with algorithm_type dpmsolver (diffusers refuses it too)",
+                  inputs: [.algorithmType])
+        r.oneOf(timestepSpacing, .timestepSpacing, ["linspace", "leading", "trailing"])
+        for (key, on) in [(CodingKeys.useKarrasSigmas, useKarrasSigmas), (.useExponentialSigmas, useExponentialSigmas),
+                          (.useBetaSigmas, useBetaSigmas), (.useLuLambdas, useLuLambdas),
+                          (.useFlowSigmas, useFlowSigmas), (.useDynamicShifting, useDynamicShifting)] {
+            r.require(!on, key, "is not supported (DiTKit follows the model's own σ schedule)")
         }
     }
 }

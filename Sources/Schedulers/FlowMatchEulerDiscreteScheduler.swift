@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// Rectified flow / flow matching with Euler steps (as in SD3), numerically diffusers'
@@ -7,6 +7,8 @@ import Torch
 /// step moves x by (σ_next − σ)·v.
 public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     public static let className = "FlowMatchEulerDiscreteScheduler"
+    public static let samplerName = "euler"
+    public static let solvesFlow = true
     public let config: FlowMatchEulerDiscreteSchedulerConfig
     public var numTrainTimesteps: Int { config.numTrainTimesteps }
 
@@ -41,8 +43,8 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
 
     /// `mu` is the resolution-dependent shift, required when use_dynamic_shifting is on.
     public func setTimesteps(_ n: Int, mu: Double?) throws {
-        guard n > 0 else { throw TorchError("num_inference_steps must be positive, got \(n)") }
-        if config.useDynamicShifting && mu == nil { throw TorchError("use_dynamic_shifting needs `mu`") }
+        guard n > 0 else { throw SchedulerError("num_inference_steps must be positive, got \(n)") }
+        if config.useDynamicShifting && mu == nil { throw SchedulerError("use_dynamic_shifting needs `mu`") }
         // numpy float64 arithmetic, as diffusers does before converting to float32.
         let N = Double(numTrainTimesteps)
         let start = sigmaMax * N, stop = sigmaMin * N
@@ -91,7 +93,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     func index(of timestep: Double) throws -> Int {
         let values = try timesteps.to(.float64).doubles()
         let matches = values.indices.filter { Float(values[$0]) == Float(timestep) }
-        guard let first = matches.first else { throw TorchError("timestep \(timestep) is not in the schedule") }
+        guard let first = matches.first else { throw SchedulerError("timestep \(timestep) is not in the schedule") }
         return matches.count > 1 ? matches[1] : first
     }
 
@@ -100,7 +102,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     {
         if stepIndex == nil { stepIndex = try index(of: timestep) }
         let i = stepIndex!
-        guard i + 1 < sigmas.count else { throw TorchError("step called more times than there are timesteps") }
+        guard i + 1 < sigmas.count else { throw SchedulerError("step called more times than there are timesteps") }
         let x = try sample.to(.float32)
         let sigma = try sigmas[i], sigmaNext = try sigmas[i + 1]
         var prev: Tensor
@@ -163,15 +165,13 @@ public struct FlowMatchEulerDiscreteSchedulerConfig: HFConfig, Equatable, Sendab
 
     public init() {}
 
-    public func validate(file: String) throws {
-        let c = ConfigChecks(file: file)
-        try c.oneOf("_class_name", className, [FlowMatchEulerDiscreteScheduler.className])
-        try c.require(numTrainTimesteps > 0, "num_train_timesteps", "must be positive, got \(numTrainTimesteps)")
-        try c.require(shift > 0, "shift", "must be positive, got \(shift)")
-        try c.require(!useBetaSigmas, "use_beta_sigmas",
-                      "beta sigmas are not supported (they need scipy's beta distribution)")
-        try c.require(!(useKarrasSigmas && useExponentialSigmas), "use_karras_sigmas",
-                      "only one of use_karras_sigmas and use_exponential_sigmas can be true")
-        try c.oneOf("time_shift_type", timeShiftType, ["exponential", "linear"])
+    public func check(_ r: ConfigRules<CodingKeys>) {
+        r.oneOf(className, .className, [FlowMatchEulerDiscreteScheduler.className])
+        r.within(1...maxTrainTimesteps, (numTrainTimesteps, .numTrainTimesteps))
+        r.number(shift, .shift, .positive)
+        r.require(!useBetaSigmas, .useBetaSigmas, "beta sigmas are not supported (they need scipy's beta distribution)")
+        r.require(!(useKarrasSigmas && useExponentialSigmas), .useKarrasSigmas,
+                  "only one of use_karras_sigmas and use_exponential_sigmas can be true")
+        r.oneOf(timeShiftType, .timeShiftType, ["exponential", "linear"])
     }
 }

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 import Torch
 
 /// What the denoiser predicts (diffusers' `prediction_type`); flow models predict a velocity.
@@ -16,7 +16,14 @@ public struct SchedulerStepOutput {
 
 /// A diffusers-compatible noise scheduler: the training-time forward process and the sampler.
 public protocol NoiseScheduler: AnyObject {
+    /// The scheduler_config.json this scheduler is built from.
+    associatedtype Config: HFConfig
+    init(_ config: Config) throws
     static var className: String { get }
+    /// The name `run.sampler` and `--sampler` choose it by.
+    static var samplerName: String { get }
+    /// Whether it solves the flow-matching ODE (else the DDPM/DDIM family's process).
+    static var solvesFlow: Bool { get }
     var numTrainTimesteps: Int { get }
     var predictionType: PredictionType { get }
     /// Inference timesteps after `setTimesteps` (int64 for DDPM/DDIM, float32 for flow matching).
@@ -45,33 +52,12 @@ extension NoiseScheduler {
     }
 }
 
-/// Reads a scheduler_config.json (or a directory holding one) and builds the scheduler its `_class_name` names.
-public func loadScheduler(from url: URL) throws -> any NoiseScheduler {
-    var file = url
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        file = url.appendingPathComponent("scheduler_config.json")
-    }
-    let name = try ConfigClass.load(file).className
-    switch name {
-    case DDPMScheduler.className?, DDIMScheduler.className?:
-        let config = try DDPMFamilyConfig.load(file)
-        return name == DDPMScheduler.className ? try DDPMScheduler(config) : try DDIMScheduler(config)
-    case FlowMatchEulerDiscreteScheduler.className?:
-        return try FlowMatchEulerDiscreteScheduler(try .load(file))
-    case DPMSolverMultistepScheduler.className?:
-        return try DPMSolverMultistepScheduler(try .load(file))
-    case nil:
-        throw ConfigError(file: file.path, key: "_class_name", "missing (expected the scheduler's class name)")
-    case let name?:
-        throw ConfigError(file: file.path, key: "_class_name", "'\(name)' is not supported (expected "
-            + "DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler or FlowMatchEulerDiscreteScheduler)")
-    }
-}
-
 /// Broadcasts per-sample values [B] over the remaining dimensions of a [B, ...] tensor.
 func broadcastPerSample(_ values: Tensor, like x: Tensor) throws -> Tensor {
     var v = try values.flattened()
     while v.rank < x.rank { v = try v.unsqueezed(-1) }
     return v
 }
+
+/// The most training timesteps a scheduler config may ask for: its tables are allocated from this number.
+let maxTrainTimesteps = 1 << 20

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 
 /// One trainer per run directory: `.lock` holds the owner's pid and host. A second `dit train` on the same run is
 /// refused (two writers would interleave checkpoints); a lock whose process is gone (a crash, a kill) is taken over.

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import Support
 
 /// The scalars of TensorBoard event files (what `TensorBoardWriter` and PyTorch's SummaryWriter write): TFRecord
 /// framing around `Event` protocol buffers whose summaries hold `simple_value`s. For `dit plot`'s loss curves.

@@ -1,4 +1,3 @@
-import Datasets
 import Foundation
 
 /// Writes TensorBoard event files (TFRecord-framed `Event` protocol buffers) that the `tensorboard` package reads:

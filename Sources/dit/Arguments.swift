@@ -1,6 +1,6 @@
 import ArgumentParser
 import Torch
-import Training
+import Recipe
 
 // Values the commands parse: a bad one is a usage error that names the choices.
 
@@ -10,3 +10,4 @@ extension Device: ExpressibleByArgument {
 }
 
 extension TrainConfig.Sampler: ExpressibleByArgument {}
+extension TrainConfig.Objective: ExpressibleByArgument {}

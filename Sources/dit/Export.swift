@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Runs
+import Inference
 import Torch
 
 /// `dit export --checkpoint PATH --diffusers DIR`.
@@ -9,14 +9,13 @@ struct Export: ParsableCommand {
         abstract: "Write a checkpoint as a diffusers pipeline directory (model_index.json, transformer, scheduler, "
             + "tokenizer, text_encoder, vae).")
 
-    @Option(help: "A checkpoint or run directory.") var checkpoint: String
+    @OptionGroup var weights: CheckpointOptions
     @Option(help: "Output directory.") var diffusers: String
-    @Flag(help: "Export the raw weights instead of the EMA.") var noEma = false
 
     func run() throws {
-        let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma)
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma)
         let result = try DiffusersExport.export(run, to: URL(fileURLWithPath: diffusers))
-        print("exported \(run.checkpoint.lastPathComponent) (\(noEma ? "raw" : "EMA") weights) to \(diffusers): "
+        print("exported \(run.checkpoint.lastPathComponent) (\(weights.weightsName) weights) to \(diffusers): "
             + result.parts.joined(separator: ", "))
         if result.pipeline {
             print("load it in Python: DiffusionPipeline.from_pretrained(\"\(diffusers)\") (a PixArtAlphaPipeline; call it "

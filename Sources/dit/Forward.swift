@@ -22,13 +22,12 @@ struct Forward: ParsableCommand {
     var inputs: String
     @Option(help: "Where to write the outputs (safetensors).")
     var output: String
-    @Option(help: "cpu, cuda or cuda:N.")
-    var device = Device.cpu
+    @OptionGroup var device: DeviceOptions
 
     func run() throws {
-        let model = try AnyModel.load(from: URL(fileURLWithPath: modelDir), device: device)
+        let model = try AnyModel.load(from: URL(fileURLWithPath: modelDir), device: device.device)
         let tensors = try SafeTensors.load(inputs)
-        let outputs = try model.forward(tensors, device: device)
+        let outputs = try model.forward(tensors, device: device.device)
         try SafeTensors.save(try outputs.mapValues { try $0.to(.cpu).contiguous() },
                              metadata: ["model": model.name, "source": "dit forward"], to: output)
         let shapes = outputs.keys.sorted().map { "\($0) \(outputs[$0]!.shape)" }.joined(separator: ", ")

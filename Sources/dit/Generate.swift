@@ -1,19 +1,17 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Runs
+import Inference
+import Recipe
 import Torch
-import Training
 
 /// `dit generate --checkpoint PATH "prompt" ...`: a PNG grid, EMA weights by default.
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate images for prompts from a checkpoint.")
 
-    @Option(help: "A checkpoint (runs/NAME/checkpoints/step-N) or a run directory (its latest checkpoint).")
-    var checkpoint: String
+    @OptionGroup var weights: CheckpointOptions
     @Argument(help: "Prompts.") var prompts: [String]
-    @Option(help: "Sampling steps.") var steps = 25
-    @Option(help: "Classifier-free guidance scale (1 = none).") var cfgScale = 4.0
+    @OptionGroup var sampling: SamplingOptions
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Images per prompt.") var numImages = 1
     @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
@@ -23,8 +21,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Guide away from this prompt instead of the empty caption.") var negativePrompt = ""
     @Option(help: "Images generated at once (default: all).") var batchSize: Int?
     @Option(help: "DDIM's noise weight: 0 is deterministic, 1 is DDPM-like.") var eta = 0.0
-    @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
-    @Option(help: "cpu, cuda or cuda:N.") var device = Device.cpu
+    @OptionGroup var device: DeviceOptions
     @Flag(help: "Leave the prompts out of the grid.") var noLabels = false
 
     func run() throws {
@@ -32,8 +29,10 @@ struct Generate: ParsableCommand {
         guard numImages >= 1 else { throw ValidationError("--num-images must be at least 1") }
         guard batchSize.map({ $0 >= 1 }) ?? true else { throw ValidationError("--batch-size must be at least 1") }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1]") }
-        let run = try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma, device: device)
-        let images = try run.generate(prompts, numImages: numImages, sampler: sampler, steps: steps, cfgScale: cfgScale,
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma,
+                                 device: device.device)
+        let images = try run.generate(prompts, numImages: numImages, sampler: sampler, steps: sampling.steps,
+                                      cfgScale: sampling.cfgScale,
                                       seed: seed, negativePrompt: negativePrompt, batchSize: batchSize, eta: eta)
         try PNG.write(run.grid(images, prompts: prompts, numImages: numImages, labels: !noLabels),
                       to: URL(fileURLWithPath: output))
@@ -44,6 +43,6 @@ struct Generate: ParsableCommand {
                 try PNG.write(image, to: dir.appendingPathComponent(String(format: "%03d.png", i)))
             }
         }
-        print("wrote \(images.count) image(s) to \(output) (checkpoint \(run.checkpoint.lastPathComponent), \(noEma ? "raw" : "EMA") weights)")
+        print("wrote \(images.count) image(s) to \(output) (checkpoint \(run.checkpoint.lastPathComponent), \(weights.weightsName) weights)")
     }
 }

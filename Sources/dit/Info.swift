@@ -1,6 +1,6 @@
 import ArgumentParser
+import Core
 import Foundation
-import Support
 import Torch
 
 /// `dit info`: what this binary runs on.

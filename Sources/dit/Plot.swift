@@ -1,7 +1,8 @@
 import ArgumentParser
+import Course
 import Datasets
 import Foundation
-import Pipeline
+import Recipe
 import Schedulers
 import Torch
 import Training
@@ -58,9 +59,12 @@ struct PlotSchedules: ParsableCommand {
     func run() throws {
         var series: [LineChart.Series] = []
         for name in TrainConfig.betaSchedules {
-            var c = DDPMFamilyConfig(className: DDPMScheduler.className)
-            c.betaSchedule = name
-            let values = try DDPMScheduler(c).alphasCumprod.to(.float64).toArray(Double.self)
+            var process = TrainConfig.Scheduler()
+            process.betaSchedule = name
+            guard let ddpm = try Components.trainingScheduler(process, pixelSpace: true) as? any DDPMFamilyScheduler else {
+                continue
+            }
+            let values = try ddpm.alphasCumprod.to(.float64).toArray(Double.self)
             series.append(LineChart.Series(name: name, points: values.enumerated().map { (x: Double($0.offset), y: $0.element) }))
         }
         // Flow matching's share of signal at σ = t/1000, as an ᾱ: (1−σ)² / ((1−σ)² + σ²).

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Datasets
+import Prepare
+import Recipe
 import Foundation
 import Torch
 import Training

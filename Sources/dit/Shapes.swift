@@ -1,5 +1,5 @@
 import ArgumentParser
-import Datasets
+import Course
 import Foundation
 
 /// `dit shapes OUT`: writes the built-in captioned-shapes dataset as a Hugging Face imagefolder.

@@ -1,6 +1,7 @@
 import ArgumentParser
+import Core
 import Foundation
-import Support
+import Recipe
 import Torch
 import Training
 
@@ -19,6 +20,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Measure instead of training: parameter counts, peak memory and time per step over a few steps; nothing is written.")
     var dryRun = false
     @Option(help: "Optimizer steps the dry run measures.") var dryRunSteps = 3
+    /// For the crash tests: each checkpoint waits this long half-written, so a test can kill the process there.
+    @Option(help: .hidden) var checkpointPause: Double?
 
     func run() throws {
         let env = try DistributedEnvironment.current()
@@ -43,12 +46,11 @@ struct Train: ParsableCommand {
         }
         var initial: URL?
         if let initFrom {
-            let url = URL(fileURLWithPath: initFrom)
-            initial = FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path)
-                ? url : Checkpoint.latest(in: url.appendingPathComponent("checkpoints"))
+            initial = Checkpoint.resolve(URL(fileURLWithPath: initFrom))
             guard initial != nil else { throw FileError(path: initFrom, "--init-from: not a checkpoint, nor a run with one") }
         }
         let trainer = try Trainer(config: c, resume: from, initFrom: initial, distributed: env)
+        if let checkpointPause { trainer.checkpointHook = { Thread.sleep(forTimeInterval: checkpointPause) } }
         let say = { (line: String) in if env.isMain { print(line) } }
         if dryRun {
             say("dry run of \(c.run.name): batch \(c.training.batchSize) × accumulation \(c.training.gradientAccumulationSteps), "

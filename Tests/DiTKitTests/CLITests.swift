@@ -14,23 +14,6 @@ func runDit(_ arguments: [String]) throws -> (status: Int32, output: String) {
     return (run.status, run.output)
 }
 
-/// Runs a program to its end and returns how it ended with its stdout and stderr together.
-func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
-                directory: URL? = nil) throws -> (status: Int32, reason: Process.TerminationReason, output: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    if let directory { process.currentDirectoryURL = directory }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, process.terminationReason, String(decoding: data, as: UTF8.self))
-}
-
 @Suite("dit command line", .serialized)
 struct CLITests {
     @Test func infoPrintsVersionsDevicesAndThreads() throws {
@@ -44,8 +27,8 @@ struct CLITests {
         #expect(output.range(of: #"threads\s+\d+"#, options: .regularExpression) != nil)
     }
 
-    @Test func demoTrainsAnMLPAndTheLossGoesDown() throws {
-        let (status, output) = try runDit(["demo", "--steps", "80"])
+    @Test func smokeTrainsAnMLPAndTheLossGoesDown() throws {
+        let (status, output) = try runDit(["smoke", "--steps", "80"])
         #expect(status == 0, "\(output)")
         let summary = try #require(output.split(separator: "\n").last { $0.hasPrefix("loss ") })
         let numbers = summary.split(separator: " ").compactMap { Double($0) }
@@ -53,7 +36,7 @@ struct CLITests {
     }
 
     @Test func badArgumentsGiveAClearErrorNotACrash() throws {
-        let (status, output) = try runDit(["demo", "--steps", "many"])
+        let (status, output) = try runDit(["smoke", "--steps", "many"])
         #expect(status != 0)
         #expect(output.contains("steps"), "\(output)")
     }

@@ -1,8 +1,10 @@
+@testable import Prepare
+@testable import Recipe
+@testable import Training
 import Foundation
 import TestSupport
 import Testing
 import Torch
-@testable import Training
 
 /// The tiny trainer config as a file for `dit`, with one compute thread so that 1 and 2 processes run the same
 /// kernels, and a rendezvous timeout short enough for a test.
@@ -99,27 +101,21 @@ struct DataParallelTests {
     @Test func launchStopsTheRunWhenAWorkerDies() throws {
         let dir = try trainerFixture.get()
         let config = try dataParallelConfig(dir, name: "dp-kill", steps: 100_000, checkpointEvery: 10)
-        let process = Process()
-        process.executableURL = ditBinary()
-        process.arguments = ["launch", "--nproc-per-node", "2", "--stop-timeout", "10", "--", "train", "--config", config.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
+        let process = try RunningProcess(ditBinary(), ["launch", "--nproc-per-node", "2", "--stop-timeout", "10", "--",
+                                                       "train", "--config", config.path])
         let checkpoints = dir.appendingPathComponent("runs/dp-kill/checkpoints")
         let started = Date()
         while Checkpoint.list(checkpoints).count < 2 && process.isRunning && Date().timeIntervalSince(started) < 120 {
             usleep(50_000)
         }
-        let rank1 = try #require(workers(of: process.processIdentifier).first { $0.rank == 1 }, "no worker of rank 1")
+        let rank1 = try #require(workers(of: process.pid).first { $0.rank == 1 }, "no worker of rank 1")
         kill(rank1.pid, SIGKILL)
         let killed = Date()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let ended = process.finish(), output = ended.output
         #expect(Date().timeIntervalSince(killed) < 10 + 5, "the launcher took too long to stop")
-        #expect(process.terminationStatus != 0)
+        #expect(ended.status != 0)
         #expect(output.contains("rank 1 (pid \(rank1.pid)) was killed by signal 9"), "\(output)")
-        #expect(workers(of: process.processIdentifier).isEmpty)
+        #expect(workers(of: process.pid).isEmpty)
         let left = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path)
         #expect(!left.contains { $0.hasPrefix(".") }, "temporary checkpoint files left: \(left)")
         for (_, url) in Checkpoint.list(checkpoints) { _ = try Checkpoint.load(url) }

@@ -1,9 +1,12 @@
+@testable import Course
+@testable import Prepare
+@testable import Recipe
+@testable import Core
 @testable import Datasets
+@testable import Tokenizers
 import Foundation
-@testable import Support
 import TestSupport
 import Testing
-@testable import Tokenizers
 import Torch
 
 @Suite("Imagefolder and cache", .serialized)
@@ -55,9 +58,10 @@ struct DatasetTests {
         let whole = try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("whole"), options: options)
 
         let cut = dir.appendingPathComponent("cut")
-        setenv("DITKIT_PREPARE_STOP_AFTER_SHARDS", "2", 1)
-        #expect(throws: FileError.self) { try CachePreparer.prepare(imageFolder: folder, output: cut, options: options) }
-        unsetenv("DITKIT_PREPARE_STOP_AFTER_SHARDS")
+        struct Stopped: Error {}
+        var stopping = options
+        stopping.afterShard = { shards in if shards == 2 { throw Stopped() } }
+        #expect(throws: Stopped.self) { try CachePreparer.prepare(imageFolder: folder, output: cut, options: stopping) }
         #expect(FileManager.default.fileExists(atPath: cut.appendingPathComponent("progress.json").path))
         #expect(!FileManager.default.fileExists(atPath: cut.appendingPathComponent("manifest.json").path))
         var reports: [Int] = []

@@ -1,9 +1,9 @@
+@testable import Core
+@testable import Models
 import Foundation
 import TestSupport
 import Testing
 import Torch
-@testable import Models
-@testable import Support
 
 /// Runs a class-conditional DiT on a case's inputs (named as diffusers' forward arguments).
 func runDiT(_ model: DiTTransformer2DModel, _ inputs: [String: Tensor]) throws -> Tensor {
@@ -86,29 +86,24 @@ struct DiTParityTests {
     }
 
     @Test func configAndInputErrorsNameTheProblem() throws {
-        let base = try jsonObject(fixturesDirectory.appendingPathComponent("models/dit_tiny/model/config.json"))
-        func attempt(_ edit: (inout JSONObject) -> Void) -> String {
-            var values = base
-            edit(&values)
-            do {
-                _ = try DiTTransformer2DConfig(values, file: "config.json")
-                return "no error"
-            } catch { return "\(error)" }
+        let file = fixturesDirectory.appendingPathComponent("models/dit_tiny/model/config.json")
+        func attempt(_ edit: (inout JSONObject) -> Void) throws -> String {
+            try configError(DiTTransformer2DConfig.self, editing: file, edit)
         }
-        #expect(attempt { _ in } == "no error")
-        #expect(attempt { $0["num_layers"] = nil }.contains("num_layers: missing"))
-        #expect(attempt { $0["num_layers"] = .integer(0) }.contains("num_layers: must be in 1...4096, got 0"))
-        #expect(attempt { $0["norm_type"] = .string("ada_norm_single") }.contains("norm_type: 'ada_norm_single' is not supported"))
-        #expect(attempt { $0["num_embeds_ada_norm"] = .null }.contains("num_embeds_ada_norm: must not be null"))
-        #expect(attempt { $0["activation_fn"] = .string("swish") }.contains("activation_fn: 'swish' is not supported"))
-        #expect(attempt { $0["sample_size"] = .integer(9) }.contains("sample_size: 9 is not a multiple of patch_size 2"))
-        #expect(attempt { $0["_class_name"] = .string("PixArtTransformer2DModel") }.contains("_class_name"))
+        #expect(try attempt { _ in } == "no error")
+        #expect(try attempt { $0["num_layers"] = nil }.contains("num_layers: missing"))
+        #expect(try attempt { $0["num_layers"] = .integer(0) }.contains("num_layers: must be in 1...4096, found 0"))
+        #expect(try attempt { $0["norm_type"] = .string("ada_norm_single") }.contains("norm_type: 'ada_norm_single' is not supported"))
+        #expect(try attempt { $0["num_embeds_ada_norm"] = .null }.contains("num_embeds_ada_norm: must not be null"))
+        #expect(try attempt { $0["activation_fn"] = .string("swish") }.contains("activation_fn: 'swish' is not supported"))
+        #expect(try attempt { $0["sample_size"] = .integer(9) }.contains("sample_size: 9 is not a multiple of patch_size 2"))
+        #expect(try attempt { $0["_class_name"] = .string("PixArtTransformer2DModel") }.contains("_class_name"))
 
         let (dir, inputs, _) = try fixtureCase("dit_tiny")
         let model = try DiTTransformer2DModel.load(from: dir.appendingPathComponent("model"))
         let t = try inputs.tensor("timestep"), y = try inputs.tensor("class_labels")
-        #expect(throws: TorchError.self) { try model(try Tensor.randn([2, 4, 8, 12]), timestep: t, classLabels: y) }
-        #expect(throws: TorchError.self) { try model(try Tensor.randn([2, 3, 8, 8]), timestep: t, classLabels: y) }
-        #expect(throws: TorchError.self) { try model(try inputs.tensor("hidden_states"), timestep: t, classLabels: y.to(.float32)) }
+        #expect(throws: ModelError.self) { try model(try Tensor.randn([2, 4, 8, 12]), timestep: t, classLabels: y) }
+        #expect(throws: ModelError.self) { try model(try Tensor.randn([2, 3, 8, 8]), timestep: t, classLabels: y) }
+        #expect(throws: ModelError.self) { try model(try inputs.tensor("hidden_states"), timestep: t, classLabels: y.to(.float32)) }
     }
 }

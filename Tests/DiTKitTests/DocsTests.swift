@@ -1,3 +1,4 @@
+@testable import Models
 import ArgumentParser
 @testable import dit
 import Foundation
@@ -216,6 +217,36 @@ struct DocsTests {
             }
         }
         #expect(checked >= 10, "only \(checked) paths found")
+    }
+
+    /// The layer drawings (README's 目录结构, docs/01's 分层 section) name exactly the Swift targets under Sources/,
+    /// and docs/04's table of the course plan's files points into existing target folders.
+    @Test func layerDrawingsMatchThePackage() throws {
+        let manifest = try Docs.text(packageRoot.appendingPathComponent("Package.swift"))
+        let declared = try NSRegularExpression(pattern: #"\.(?:target|executableTarget)\(\s*name: "(\w+)""#)
+        let folders = Set(try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("Sources").path))
+        let targets = declared.matches(in: manifest, range: NSRange(manifest.startIndex..., in: manifest))
+            .map { String(manifest[Range($0.range(at: 1), in: manifest)!]) }
+            .filter { folders.contains($0) && !["CJPEG"].contains($0) }
+        #expect(targets.count >= 12, "\(targets)")
+        func drawing(_ file: String, after heading: String) throws -> Set<String> {
+            let text = try Docs.text(packageRoot.appendingPathComponent(file))
+            let start = try #require(text.range(of: heading), "\(file) has no \(heading)")
+            let fence = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
+            let end = try #require(text.range(of: "```", range: fence.upperBound..<text.endIndex))
+            let words = text[fence.upperBound..<end.lowerBound].split { !$0.isLetter && !$0.isNumber }.map(String.init)
+            return Set(words).intersection(folders)
+        }
+        for (file, heading) in [("README.md", "## 目录结构"), ("docs/01-入门指南.md", "## 8 DiTKit 的分层")] {
+            let named = try drawing(file, after: heading)
+            #expect(Set(targets).subtracting(named).isEmpty, "\(file) leaves out \(Set(targets).subtracting(named).sorted())")
+        }
+        let table = try Docs.text(packageRoot.appendingPathComponent("docs/04-模型架构.md"))
+        let folderRefs = try NSRegularExpression(pattern: #"`Sources/(\w+)/"#)
+        let referenced = folderRefs.matches(in: table, range: NSRange(table.startIndex..., in: table))
+            .map { String(table[Range($0.range(at: 1), in: table)!]) }
+        #expect(Set(referenced).isSubset(of: Set(targets)), "docs/04 names \(Set(referenced).subtracting(targets).sorted())")
+        #expect(Set(["Models", "Datasets", "Prepare", "Recipe", "Training", "Inference"]).isSubset(of: Set(referenced)))
     }
 
     /// Functions (`name()`) and Swift types the docs name are in Sources/ (or are the Python/Hugging Face names the

@@ -1,8 +1,9 @@
+@testable import Recipe
+@testable import Training
 import Foundation
 import TestSupport
 import Testing
 import Torch
-@testable import Training
 
 @Suite("Fine-tuning (--init-from)", .serialized)
 struct FineTuneTests {

@@ -1,12 +1,13 @@
+@testable import Course
 @testable import Datasets
-import Foundation
-@testable import Pipeline
+@testable import Recipe
 @testable import Schedulers
-import Support
+@testable import Training
+import Core
+import Foundation
 import TestSupport
 import Testing
 import Torch
-@testable import Training
 
 @Suite("PNG and TensorBoard files", .serialized)
 struct ImageAndLogTests {
@@ -152,7 +153,7 @@ struct ChartTests {
         #expect(counts[0] > 100 && counts[1] > 100, "\(counts)")
         #expect(LineChart.ticks(0, 1) == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1] || LineChart.ticks(0, 1).count == 6)
         #expect(LineChart.ticks(0, 3500).contains(1000))
-        #expect(throws: ChartError.self) { try LineChart.render([], title: "", xLabel: "", yLabel: "") }
+        #expect(throws: FigureError.self) { try LineChart.render([], title: "", xLabel: "", yLabel: "") }
     }
 
     @Test func ditPlotDrawsARunsLoss() throws {

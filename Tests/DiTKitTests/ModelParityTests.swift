@@ -1,6 +1,6 @@
-import Foundation
+@testable import Core
 @testable import Models
-@testable import Support
+import Foundation
 import TestSupport
 import Testing
 import Torch
@@ -94,17 +94,15 @@ struct VAETests {
     }
 
     @Test func configErrors() throws {
-        let base = try jsonObject(fixturesDirectory.appendingPathComponent("models/vae_tiny/model/config.json"))
-        func error(_ edit: (inout JSONObject) -> Void) -> String {
-            var v = base
-            edit(&v)
-            do { _ = try AutoencoderKLConfig(v, file: "config.json"); return "no error" } catch { return "\(error)" }
+        let file = fixturesDirectory.appendingPathComponent("models/vae_tiny/model/config.json")
+        func error(_ edit: (inout JSONObject) -> Void) throws -> String {
+            try configError(AutoencoderKLConfig.self, editing: file, edit)
         }
-        #expect(error { $0["block_out_channels"] = nil }.contains("block_out_channels: missing"))
-        #expect(error { $0["norm_num_groups"] = .integer(3) }.contains("norm_num_groups"))
-        #expect(error { $0["down_block_types"] = .array([.string("CrossAttnDownBlock2D"), .string("DownEncoderBlock2D")]) }
+        #expect(try error { $0["block_out_channels"] = nil }.contains("block_out_channels: missing"))
+        #expect(try error { $0["norm_num_groups"] = .integer(3) }.contains("norm_num_groups"))
+        #expect(try error { $0["down_block_types"] = .array([.string("CrossAttnDownBlock2D"), .string("DownEncoderBlock2D")]) }
             .contains("down_block_types[0]: 'CrossAttnDownBlock2D' is not supported"))
-        #expect(error { $0["up_block_types"] = .array([.string("UpDecoderBlock2D")]) }.contains("up_block_types: has 1 entries"))
+        #expect(try error { $0["up_block_types"] = .array([.string("UpDecoderBlock2D")]) }.contains("up_block_types: has 1 entries"))
     }
 }
 

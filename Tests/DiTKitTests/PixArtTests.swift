@@ -1,6 +1,6 @@
-import Foundation
+@testable import Core
 @testable import Models
-@testable import Support
+import Foundation
 import TestSupport
 import Testing
 import Torch
@@ -86,22 +86,16 @@ struct PixArtTests {
 
     @Test func configErrorsNameTheKey() throws {
         let good = fixturesDirectory.appendingPathComponent("models/pixart_tiny/model/config.json")
-        let base = try jsonObject(good)
-        func attempt(_ edit: (inout JSONObject) -> Void) -> String {
-            var values = base
-            edit(&values)
-            do {
-                _ = try PixArtTransformer2DConfig(values, file: "config.json")
-                return "no error"
-            } catch { return "\(error)" }
+        func attempt(_ edit: (inout JSONObject) -> Void) throws -> String {
+            try configError(PixArtTransformer2DConfig.self, editing: good, edit)
         }
-        #expect(attempt { $0["num_layers"] = nil }.contains("num_layers: missing"))
-        #expect(attempt { $0["patch_size"] = .string("2") }.contains("patch_size: expected an integer, found the string \"2\""))
-        #expect(attempt { $0["norm_type"] = .string("ada_norm_zero") }.contains("norm_type: 'ada_norm_zero' is not supported"))
-        #expect(attempt { $0["activation_fn"] = .string("swish") }.contains("activation_fn"))
-        #expect(attempt { $0["sample_size"] = .integer(9) }.contains("sample_size: 9 is not a positive multiple of patch_size 2"))
-        #expect(attempt { $0["attention_bias"] = .integer(1) }.contains("attention_bias: expected true or false"))
-        #expect(attempt { $0["_class_name"] = .string("UNet2DModel") }.contains("_class_name"))
+        #expect(try attempt { $0["num_layers"] = nil }.contains("num_layers: missing"))
+        #expect(try attempt { $0["patch_size"] = .string("2") }.contains("patch_size: expected an integer, found the string \"2\""))
+        #expect(try attempt { $0["norm_type"] = .string("ada_norm_zero") }.contains("norm_type: 'ada_norm_zero' is not supported"))
+        #expect(try attempt { $0["activation_fn"] = .string("swish") }.contains("activation_fn"))
+        #expect(try attempt { $0["sample_size"] = .integer(9) }.contains("sample_size: 9 is not a multiple of patch_size 2"))
+        #expect(try attempt { $0["attention_bias"] = .integer(1) }.contains("attention_bias: expected true or false"))
+        #expect(try attempt { $0["_class_name"] = .string("UNet2DModel") }.contains("_class_name"))
         // A file that is not JSON at all.
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -137,13 +131,13 @@ struct PixArtTests {
     @Test func badInputsAreErrors() throws {
         let model = try PixArtTransformer2DModel.load(from: fixturesDirectory.appendingPathComponent("models/pixart_tiny/model"))
         let caption = try Tensor.randn([1, 3, 12])
-        #expect(throws: TorchError.self) {
+        #expect(throws: ModelError.self) {
             try model(try Tensor.randn([1, 3, 8, 8]), encoderHiddenStates: caption, timestep: try Tensor([1], shape: [1]))
         }
-        #expect(throws: TorchError.self) {
+        #expect(throws: ModelError.self) {
             try model(try Tensor.randn([1, 4, 7, 8]), encoderHiddenStates: caption, timestep: try Tensor([1], shape: [1]))
         }
-        #expect(throws: TorchError.self) {
+        #expect(throws: ModelError.self) {
             try model(try Tensor.randn([1, 4, 8, 8]), encoderHiddenStates: nil, timestep: try Tensor([1], shape: [1]))
         }
     }

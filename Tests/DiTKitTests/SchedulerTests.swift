@@ -1,6 +1,6 @@
-import Foundation
+@testable import Core
 @testable import Schedulers
-@testable import Support
+import Foundation
 import TestSupport
 import Testing
 import Torch
@@ -17,17 +17,31 @@ struct SchedulerTests {
         let dir = fixturesDirectory.appendingPathComponent("schedulers/\(name)")
         let file = try SafeTensorsFile(dir.appendingPathComponent("data.safetensors").path)
         let t = try file.loadAll(device: .cpu)
+        // The fixtures' numbers come from the CPU that ran python/make_scheduler_fixtures.py. Integer tables must be
+        // equal anywhere; float tables are bit-exact on that CPU, but libm's vector paths differ between CPUs by a few
+        // float32 ulps, which zero-SNR's rescaling (a difference of square roots) magnifies to 2e-6 in the betas
+        // (diffusers itself differs from the fixtures by that much on another CPU).
         func exact(_ a: Tensor, _ key: String) throws {
             let ref = try #require(t[key], "\(key) missing")
             #expect(a.shape == ref.shape, "\(name) \(key): shape \(a.shape) vs \(ref.shape)")
-            #expect(try a.to(.float64).doubles() == ref.to(.float64).doubles(), "\(name) \(key) differs")
+            if a.dtype.isFloatingPoint {
+                #expect(try maxAbsDiff(a, ref) <= 3e-6, "\(name) \(key) differs")
+            } else {
+                #expect(try a.to(.float64).doubles() == ref.to(.float64).doubles(), "\(name) \(key) differs")
+            }
         }
+        // Steps: 1e-6 relative to the sample's scale (DPM's samples reach 400). A step that draws noise (DDPM, DDIM
+        // with eta > 0, SDE solvers) also depends on torch's randn, whose vectorised Box-Muller differs between CPUs.
+        let config = try jsonObject(dir.appendingPathComponent("scheduler_config.json"))
+        let drawsNoise = config["_class_name"] == .string("DDPMScheduler")
+            || Double(file.metadata["eta"] ?? "0").map { $0 > 0 } ?? false
+            || config["algorithm_type"] == .string("sde-dpmsolver++") || config["stochastic_sampling"] == .bool(true)
         func close(_ a: Tensor, _ key: String) throws {
             let ref = try #require(t[key], "\(key) missing")
-            let d = try maxAbsDiff(a, ref)
-            #expect(d <= 1e-6, "\(name) \(key): max abs diff \(d)")
+            let d = try maxAbsDiff(a, ref), scale = max(1, try ref.abs().max().item())
+            #expect(d <= (drawsNoise ? 1e-3 : 1e-6) * scale, "\(name) \(key): max abs diff \(d)")
         }
-        let scheduler = try loadScheduler(from: dir)
+        let scheduler = try SchedulerFactory.load(from: dir)
         let steps = Int(file.metadata["steps"]!)!
         if let ddpm = scheduler as? DDPMScheduler {
             try exact(ddpm.betas, "betas")
@@ -75,9 +89,9 @@ struct SchedulerTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in schedulerCases {
-            let original = try loadScheduler(from: fixturesDirectory.appendingPathComponent("schedulers/\(name)"))
+            let original = try SchedulerFactory.load(from: fixturesDirectory.appendingPathComponent("schedulers/\(name)"))
             try original.save(to: dir)
-            let again = try loadScheduler(from: dir)
+            let again = try SchedulerFactory.load(from: dir)
             #expect(type(of: again) == type(of: original))
             if let a = original as? FlowMatchEulerDiscreteScheduler, let b = again as? FlowMatchEulerDiscreteScheduler {
                 try a.setTimesteps(5, mu: 0.7)
@@ -90,20 +104,22 @@ struct SchedulerTests {
         }
         func error(_ json: String) -> String {
             let file = dir.appendingPathComponent("bad.json")
-            try? Data(json.utf8).write(to: file)
-            do { _ = try loadScheduler(from: file); return "no error" } catch { return "\(error)" }
+            return errorText {
+                try Data(json.utf8).write(to: file)
+                return try SchedulerFactory.load(from: file)
+            }
         }
         #expect(error(#"{"_class_name": "PNDMScheduler"}"#).contains("'PNDMScheduler' is not supported"))
         #expect(error(#"{"beta_schedule": "linear"}"#).contains("_class_name: missing"))
         #expect(error(#"{"_class_name": "DDPMScheduler", "beta_schedule": "exp"}"#).contains("beta_schedule: 'exp'"))
         #expect(error(#"{"_class_name": "DDIMScheduler", "prediction_type": "flow"}"#).contains("prediction_type"))
         #expect(error(#"{"_class_name": "DDIMScheduler", "num_train_timesteps": "1000"}"#).contains("expected an integer"))
-        #expect(error(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": -1}"#).contains("shift: must be positive"))
+        #expect(error(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": -1}"#).contains("shift: must be > 0"))
         #expect(error(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "use_beta_sigmas": true}"#).contains("use_beta_sigmas"))
         #expect(error(#"{"_class_name": "DDPMScheduler", "trained_betas": [0.1]}"#).contains("trained_betas"))
         let ddim = try DDIMScheduler()
-        #expect(throws: TorchError.self) { try ddim.setTimesteps(2000) }
-        #expect(throws: TorchError.self) { try ddim.setTimesteps(0) }
+        #expect(throws: SchedulerError.self) { try ddim.setTimesteps(2000) }
+        #expect(throws: SchedulerError.self) { try ddim.setTimesteps(0) }
     }
 
     @Test func trainingTargets() throws {

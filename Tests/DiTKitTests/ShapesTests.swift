@@ -1,6 +1,8 @@
+@testable import Core
+@testable import Course
 @testable import Datasets
+@testable import Recipe
 import Foundation
-@testable import Pipeline
 import TestSupport
 import Testing
 import Torch

@@ -1,11 +1,14 @@
+@testable import Course
+@testable import Schedulers
+@testable import Core
 @testable import Datasets
 @testable import Models
+@testable import Recipe
+@testable import Training
 import Foundation
-@testable import Support
 import TestSupport
 import Testing
 import Torch
-@testable import Training
 
 /// The smallest valid config: every required key, nothing else.
 private let minimalYAML = """
@@ -105,7 +108,6 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         let disagreements = try disagreementsWithPyYAML(file, c)
         #expect(disagreements == "ok")
         #expect(c.model.attentionHeadDim == 64 && c.model.outChannels == 4 && !c.textEncoder.trainable)
-        #expect(c.training.effectiveBatchSize == 16)
         #expect(c.pixArtConfig.captionChannels == 384 && c.pixArtConfig.innerDim == 384)
         try c.pixArtConfig.validate()
         // A CLIP-L text encoder's 768-wide features: the caption projection reads 768 and writes the DiT's width.
@@ -136,8 +138,9 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
         #expect(c.data.captionDropout == 0.1)
         #expect(c.model.attentionHeadDim == 16 && c.model.outChannels == 3 && !c.model.learnSigma)
         #expect(c.model.crossAttentionDim == 64)
-        #expect(c.textEncoder == TrainConfig.TextEncoder(type: .clip, path: nil, hiddenSize: 128, numLayers: 2,
-                                                         numHeads: 4, maxLength: 77, trainable: true))
+        let t = c.textEncoder
+        #expect(t.type == .clip && t.path == nil && t.hiddenSize == 128 && t.numLayers == 2 && t.numHeads == 4)
+        #expect(t.maxLength == 77 && t.trainable)
         #expect(c.vae == nil)
         // The libraries' own defaults: diffusers' DDPMScheduler, torch's AdamW, CLIP's context length.
         let reference = try runPython("""
@@ -153,8 +156,9 @@ private let configsDirectory = packageRoot.appendingPathComponent("configs")
             + "\(c.textEncoder.maxLength)]")
         // DiTKit's own choices (configs/*.yaml documents them): no weight decay (torch's AdamW has 0.01), no shift.
         #expect(c.optimizer.weightDecay == 0 && c.scheduler.shift == 1 && c.optimizer.emaDecay == 0.9999)
-        #expect(c.training == TrainConfig.Training(batchSize: 8, gradientAccumulationSteps: 1, maxSteps: 100,
-                                                   numEpochs: nil, mixedPrecision: .no))
+        let training = c.training
+        #expect(training.batchSize == 8 && training.gradientAccumulationSteps == 1 && training.maxSteps == 100)
+        #expect(training.numEpochs == nil && training.mixedPrecision == .no)
     }
 
     @Test func defaultsThatDependOnOtherKeys() throws {

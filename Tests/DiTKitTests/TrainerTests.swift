@@ -1,13 +1,16 @@
+@testable import Core
+@testable import Course
 @testable import Datasets
-import Foundation
+@testable import Inference
 @testable import Models
-@testable import Runs
+@testable import Prepare
+@testable import Recipe
 @testable import Schedulers
-@testable import Support
+@testable import Training
+import Foundation
 import TestSupport
 import Testing
 import Torch
-@testable import Training
 
 /// A 48-image shapes cache shared by the trainer tests.
 let trainerFixture: Result<URL, Error> = Result {
@@ -312,15 +315,8 @@ struct CrashTests {
         let file = try freshRunConfigFile(config, in: dir)
         let checkpoints = config.run.directory.appendingPathComponent("checkpoints")
 
-        let process = Process()
-        process.executableURL = ditBinary()
-        process.arguments = ["train", "--config", file.path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["DITKIT_CHECKPOINT_DELAY"] = "2"  // each checkpoint pauses half-written
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        // Each checkpoint pauses half-written.
+        let process = try RunningProcess(ditBinary(), ["train", "--config", file.path, "--checkpoint-pause", "2"])
         // Wait until step 1 is complete and step 2 is being written, then kill.
         let deadline = Date().addingTimeInterval(120)
         func halfWritten() -> Bool {
@@ -329,9 +325,8 @@ struct CrashTests {
         }
         while !halfWritten() && Date() < deadline && process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
         #expect(halfWritten(), "the trainer never reached the second checkpoint")
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        kill(process.pid, SIGKILL)
+        #expect(process.finish().reason == .uncaughtSignal)
 
         #expect(Checkpoint.list(checkpoints).map(\.step) == [1], "only complete checkpoints count")
         let loaded = try Checkpoint.load(try #require(Checkpoint.latest(in: checkpoints)))
@@ -358,10 +353,11 @@ struct CrashTests {
         let before = try Data(contentsOf: checkpoints.appendingPathComponent("step-2/model.safetensors"))
         #expect(before.count > 100 * 1024, "the limit must be smaller than the weights file")
 
-        let (full, reason, log) = try runProcess(URL(fileURLWithPath: "/bin/bash"), [
+        let full = try runProcess(URL(fileURLWithPath: "/bin/bash"), [
             "-c", "trap '' XFSZ; ulimit -f 100; exec \"$0\" train --config \"$1\" --resume --max-steps 4",
             ditBinary().path, file.path])
-        #expect(reason == .exit && full != 0, "\(log)")
+        let log = full.output
+        #expect(full.reason == .exit && full.status != 0, "\(log)")
         #expect(log.contains("the checkpoint at step 4 could not be written") && log.contains("File too large")
                 && log.contains("step-2 is intact"), "\(log)")
         #expect(Checkpoint.list(checkpoints).map(\.step) == [2])
@@ -372,6 +368,31 @@ struct CrashTests {
         let (status, resumed) = try runDit(["train", "--config", file.path, "--resume", "--max-steps", "4"])
         #expect(status == 0, "\(resumed)")
         #expect(Checkpoint.list(checkpoints).last?.step == 4)
+    }
+}
+
+@Suite("Run length", .serialized)
+struct RunLengthTests {
+    /// num_epochs counts passes over the cache in optimizer steps of batch × accumulation images; a last partial
+    /// batch is not a step.
+    @Test(arguments: [(4, 3, 8), (5, 2, 8), (48, 1, 2), (100, 1, 2)])
+    func epochsBecomeOptimizerSteps(_ batch: Int, _ accumulation: Int, _ expected: Int) throws {
+        let dir = try trainerFixture.get()  // 48 images
+        var config = try tinyConfig(dir, name: "epochs", steps: 1)
+        (config.training.batchSize, config.training.gradientAccumulationSteps) = (batch, accumulation)
+        (config.training.maxSteps, config.training.numEpochs) = (nil, 2)
+        #expect(try Trainer(config: config).totalSteps == expected)
+    }
+
+    /// run.threads is libtorch's intra-op thread count for the run (at::get_num_threads reads it back).
+    @Test func runThreadsReachLibtorch() throws {
+        let dir = try trainerFixture.get()
+        let before = Runtime.threads
+        defer { Runtime.threads = before }
+        var config = try tinyConfig(dir, name: "threads", steps: 1)
+        config.run.threads = before == 1 ? 2 : 1
+        _ = try Trainer(config: config)
+        #expect(Runtime.threads == config.run.threads)
     }
 }
 
@@ -391,13 +412,21 @@ struct ObjectiveTests {
         try trainer.train()
         #expect(losses.allSatisfy { $0.isFinite })
         #expect(losses.suffix(3).reduce(0, +) < losses.prefix(3).reduce(0, +), "\(objective): \(losses)")
-        let images = try TrainedRun(path: trainer.runDirectory).pipeline.generate(
-            ["a small red circle at the top left"], scheduler: try DiffusionSetup.sampler(config), steps: 4,
-            guidanceScale: 2, seed: 0)
-        let finite = try images.isFinite().all().item()
-        #expect(images.shape == [1, 3, 32, 32] && finite == 1)
-        #expect(throws: TorchError.self) {
-            try DiffusionSetup.sampler(config, override: objective == "flow" ? .ddim : .euler)
+        // The run samples with the sampler its config names, deterministically per seed.
+        let scheduler = try Components.sampler(config)
+        #expect(type(of: scheduler).samplerName == sampler)
+        let pipeline = try TrainedRun(path: trainer.runDirectory).pipeline
+        func generate(seed: UInt64) throws -> Tensor {
+            try pipeline.generate(["a small red circle at the top left"], scheduler: try Components.sampler(config),
+                                  steps: 4, guidanceScale: 2, seed: seed)
+        }
+        let images = try generate(seed: 0)
+        #expect(images.shape == [1, 3, 32, 32])
+        #expect(try maxAbsDiff(images, try generate(seed: 0)) == 0, "the same seed gives the same image")
+        #expect(try maxAbsDiff(images, try generate(seed: 1)) > 0.01, "another seed gives another image")
+        #expect(try images.abs().max().item() <= 1 && images.variance().item() > 1e-4, "pixels in [-1, 1], not constant")
+        #expect(throws: SamplingError.self) {
+            try Components.sampler(config, override: objective == "flow" ? .ddim : .euler)
         }
     }
 
@@ -438,13 +467,7 @@ struct ObjectiveTests {
         let dir = try trainerFixture.get()
         let config = try tinyConfig(dir, name: "interrupted", steps: 20_000, checkpointEvery: 1_000_000)
         let file = try freshRunConfigFile(config, in: dir)
-        let process = Process()
-        process.executableURL = ditBinary()
-        process.arguments = ["train", "--config", file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let process = try RunningProcess(ditBinary(), ["train", "--config", file.path])
         // Interrupt once training is under way (the TensorBoard log appears with the first steps).
         let logs = config.run.directory.appendingPathComponent("logs")
         let deadline = Date().addingTimeInterval(120)
@@ -453,10 +476,9 @@ struct ObjectiveTests {
             Thread.sleep(forTimeInterval: 0.05)
         }
         Thread.sleep(forTimeInterval: 0.5)
-        kill(process.processIdentifier, SIGINT)
-        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130, "\(log)")
+        kill(process.pid, SIGINT)
+        let ended = process.finish(), log = ended.output
+        #expect(ended.status == 130, "\(log)")
         let saved = try #require(Checkpoint.list(config.run.checkpointsDirectory).last, "\(log)")
         #expect(saved.step > 0 && saved.step < 20_000 && log.contains("interrupted at step \(saved.step)"), "\(log)")
         #expect(!FileManager.default.fileExists(atPath: config.run.directory.appendingPathComponent(".lock").path))

@@ -1,11 +1,11 @@
+import Core
 import Datasets
 import Foundation
 import Models
+import Recipe
 import Schedulers
-import Support
 import Tokenizers
 import Torch
-import Training
 
 /// One parser a user's file reaches, as a fuzzing target: seed inputs to mutate and a function that feeds one input
 /// to the parser. Throwing is the right answer to a bad file; a trap, a hang or a huge allocation is a bug.
@@ -54,6 +54,63 @@ public enum FuzzTargets {
                     do { _ = try read(file); accepted = true } catch { lastError = error }
                 }
                 if !accepted, let lastError { throw lastError }
+            },
+            // Every model class built from a mutated config.json and run on a tiny input, as `dit forward` would.
+            modelTarget("build-pixart", seeds: files("models", [
+                "pixart_tiny/model/config.json", "pixart_pixel/model/config.json", "pixart_conditions/model/config.json",
+            ])) { file in
+                let c = try PixArtTransformer2DConfig.load(file)
+                guard c.allocatedElements <= buildBudget else { return nil }
+                let side = c.patchSize * min(2, c.sampleSize / c.patchSize)
+                var inputs = ["hidden_states": try Tensor.randn([1, c.inChannels, side, side]),
+                              "timestep": try Tensor([Int64(7)])]
+                if let width = c.captionChannels ?? c.crossAttentionDim {
+                    inputs["encoder_hidden_states"] = try Tensor.randn([1, 3, width])
+                    inputs["encoder_attention_mask"] = try Tensor([Int64(1), 1, 0]).reshaped(1, 3)
+                }
+                if c.resolvedUseAdditionalConditions {
+                    inputs["resolution"] = try Tensor([Float(32), 32]).reshaped(1, 2)
+                    inputs["aspect_ratio"] = try Tensor([Float(1)]).reshaped(1, 1)
+                }
+                return (.transformer(try PixArtTransformer2DModel(c)), inputs)
+            },
+            modelTarget("build-dit", seeds: files("models", [
+                "dit_tiny/model/config.json", "dit_learned_sigma/model/config.json",
+            ])) { file in
+                let c = try DiTTransformer2DConfig.load(file)
+                guard c.allocatedElements <= buildBudget else { return nil }
+                let side = c.patchSize * min(2, c.sampleSize / c.patchSize)
+                return (.dit(try DiTTransformer2DModel(c)),
+                        ["hidden_states": try Tensor.randn([1, c.inChannels, side, side]),
+                         "timestep": try Tensor([Int64(7)]), "class_labels": try Tensor([Int64(0)])])
+            },
+            modelTarget("build-vae", seeds: files("models", [
+                "vae_tiny/model/config.json", "vae_variant/model/config.json",
+            ])) { file in
+                let c = try AutoencoderKLConfig.load(file)
+                // Each block but the last halves the image: deeper VAEs need inputs too large for the fuzz bound.
+                guard c.allocatedElements <= buildBudget, c.blockOutChannels.count <= 6 else { return nil }
+                let side = 1 << (c.blockOutChannels.count - 1)
+                return (.vae(AutoencoderKL(c)), ["sample": try Tensor.rand([1, c.inChannels, side, side]) * 2 - 1])
+            },
+            modelTarget("build-clip-text", seeds: files("models", [
+                "clip_text_tiny/model/config.json", "clip_text_legacy_eos/model/config.json",
+            ])) { file in
+                let c = try CLIPTextConfig(contentsOf: file)
+                guard c.allocatedElements <= buildBudget else { return nil }
+                let length = min(3, c.maxPositionEmbeddings)
+                let ids = try Tensor((0..<length).map { Int64($0 % c.vocabSize) }).reshaped(1, length)
+                return (.clipText(CLIPTextModel(c)), ["input_ids": ids, "attention_mask": try ids.onesLike()])
+            },
+            modelTarget("build-bert", seeds: files("models", [
+                "bert_tiny/model/config.json",
+            ])) { file in
+                let c = try BertConfig.load(file)
+                guard c.allocatedElements <= buildBudget else { return nil }
+                let length = min(3, c.maxPositionEmbeddings)
+                let ids = try Tensor((0..<length).map { Int64($0 % c.vocabSize) }).reshaped(1, length)
+                return (.bert(BertModel(c)), ["input_ids": ids, "attention_mask": try ids.onesLike(),
+                                               "token_type_ids": try ids.zerosLike()])
             },
             FuzzTarget(name: "train-yaml", seeds: {
                 try ["tiny-cpu.yaml", "rtx4090-256.yaml"].map { try bytes(root.appendingPathComponent("configs/\($0)")) }
@@ -107,11 +164,30 @@ public enum FuzzTargets {
                 try SafeTensors.save(["input_ids": try Tensor.zeros([1, 4], dtype: .int64),
                                       "attention_mask": try Tensor.ones([1, 4], dtype: .int64)],
                                      to: scratch.appendingPathComponent("empty_caption.safetensors").path)
+                try CaptionVocabulary.tokenizerJSON(captions: ["a red circle"])
+                    .write(to: scratch.appendingPathComponent("tokenizer.json"), atomically: false, encoding: .utf8)
                 try Data(input).write(to: scratch.appendingPathComponent("manifest.json"))
                 let cache = try CachedDataset(directory: scratch)
                 _ = try cache.batch(try Tensor(Array(0..<Int64(cache.count))), device: .cpu)
             },
         ]
+    }
+
+    /// Parameter and buffer elements a model-construction target builds at most (16 MiB of float32). A config that
+    /// passes its checks but asks for more (DiTKit allows up to `ModelBudget.maxElements`) would break the fuzz memory
+    /// bound: its estimate is checked, and the model is not built.
+    static let buildBudget = Double(4 << 20)
+
+    /// A target that reads a mutated `config.json`, builds the model it describes and runs it on a tiny input;
+    /// `build` returns nil for a config it accepts but will not build (over `buildBudget`).
+    static func modelTarget(_ name: String, seeds: @escaping @Sendable () throws -> [[UInt8]],
+                            build: @escaping @Sendable (URL) throws -> (AnyModel, [String: Tensor])?) -> FuzzTarget {
+        FuzzTarget(name: name, seeds: seeds) { input, scratch in
+            let file = scratch.appendingPathComponent("config.json")
+            try Data(input).write(to: file)
+            guard let (model, inputs) = try build(file) else { return }
+            _ = try model.forward(inputs)
+        }
     }
 
     static let sampleManifest = #"""

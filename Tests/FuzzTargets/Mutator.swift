@@ -1,4 +1,4 @@
-import Datasets
+import Core
 
 /// Seeded byte-level mutations in the manner of libFuzzer's: bit flips, boundary values, cut, insert, repeat,
 /// splice, truncate, and number rewrites for text formats (sizes, counts and offsets are where parsers break).

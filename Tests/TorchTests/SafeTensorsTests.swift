@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import TestSupport
 import Testing
@@ -106,7 +107,7 @@ private let malformedFiles: [Malformed] = [
         try withTempDir { dir in
             let path = dir + "/bad.safetensors"
             try writeBytes(c.bytes, to: path)
-            let error = #expect(throws: SafeTensorsError.self) { _ = try SafeTensorsFile(path) }
+            let error = #expect(throws: FileError.self) { _ = try SafeTensorsFile(path) }
             guard let error else { return }
             #expect(error.path == path)
             for s in c.expected { #expect(error.description.contains(s), "\(error)") }
@@ -141,7 +142,7 @@ private let malformedFiles: [Malformed] = [
             #expect(file.metadata == metadata)
             #expect(file.info("scalar") == SafeTensorInfo(dtype: .float32, shape: [], dataOffsets: 128..<132))
             #expect(file.info("missing") == nil)
-            #expect(throws: SafeTensorsError.self) { _ = try file.tensor("missing") }
+            #expect(throws: FileError.self) { _ = try file.tensor("missing") }
 
             let loaded = try SafeTensors.load(path)
             #expect(Set(loaded.keys) == Set(tensors.keys))
@@ -209,15 +210,15 @@ private let malformedFiles: [Malformed] = [
             let before = try readBytes(path)
 
             let t = try Tensor([9] as [Float])
-            let reserved = #expect(throws: SafeTensorsError.self) { try SafeTensors.save(["__metadata__": t], to: path) }
+            let reserved = #expect(throws: FileError.self) { try SafeTensors.save(["__metadata__": t], to: path) }
             #expect(reserved?.description.contains("__metadata__") == true)
-            #expect(throws: SafeTensorsError.self) { try SafeTensors.save(["": t], to: path) }
-            #expect(throws: SafeTensorsError.self) { try SafeTensors.save(["x": t], to: dir + "/missing/m.safetensors") }
-            #expect(throws: SafeTensorsError.self) { try SafeTensors.save(["x": t], to: dir + "/") }
+            #expect(throws: FileError.self) { try SafeTensors.save(["": t], to: path) }
+            #expect(throws: FileError.self) { try SafeTensors.save(["x": t], to: dir + "/missing/m.safetensors") }
+            #expect(throws: FileError.self) { try SafeTensors.save(["x": t], to: dir + "/") }
             // A directory in the way fails only at the rename, after the temporary file was fully written.
             let blocked = dir + "/blocked.safetensors"
             try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: false)
-            let renameError = #expect(throws: SafeTensorsError.self) { try SafeTensors.save(["x": t], to: blocked) }
+            let renameError = #expect(throws: FileError.self) { try SafeTensors.save(["x": t], to: blocked) }
             #expect(renameError?.description.contains("rename") == true)
 
             #expect(try readBytes(path) == before)
@@ -233,7 +234,7 @@ private let malformedFiles: [Malformed] = [
             bytes[bytes.count - 1] = 2
             try writeBytes(bytes, to: path)
             let file = try SafeTensorsFile(path)
-            let error = #expect(throws: SafeTensorsError.self) { _ = try file.tensor("m") }
+            let error = #expect(throws: FileError.self) { _ = try file.tensor("m") }
             #expect(error?.description.contains("\"m\"") == true)
         }
     }

@@ -1,3 +1,5 @@
+import Core
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,17 +12,6 @@ import Darwin
 // ({"name": {"dtype", "shape", "data_offsets": [begin, end]}} plus an optional "__metadata__" of strings), then
 // the data buffer, which the entries tile exactly. Tensor bytes are little-endian, as are the hosts we run on, so
 // they are copied without conversion.
-
-/// A malformed safetensors file, or a failed read or write. `message` names the tensor or field at fault.
-public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let message: String
-    public init(path: String, _ message: String) {
-        self.path = path
-        self.message = message
-    }
-    public var description: String { "safetensors \(path): \(message)" }
-}
 
 /// One tensor's entry in a safetensors header.
 public struct SafeTensorInfo: Equatable, Sendable {
@@ -44,7 +35,7 @@ public final class SafeTensorsFile: Sendable {
 
     public init(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SafeTensorsError(path: path, "cannot open: \(errnoText())") }
+        guard fd >= 0 else { throw FileError(path: path, "cannot open: \(errnoText())") }
         let parsed: (header: SafeTensorsHeader, dataStart: Int)
         do {
             parsed = try Self.readHeader(fd: fd, path: path)
@@ -62,10 +53,10 @@ public final class SafeTensorsFile: Sendable {
 
     deinit { close(fd) }
 
-    private static func readHeader(fd: Int32, path: String) throws(SafeTensorsError)
+    private static func readHeader(fd: Int32, path: String) throws(FileError)
         -> (header: SafeTensorsHeader, dataStart: Int)
     {
-        func fail(_ message: String) -> SafeTensorsError { SafeTensorsError(path: path, message) }
+        func fail(_ message: String) -> FileError { FileError(path: path, message) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw fail("cannot stat: \(errnoText())") }
         guard st.st_mode & S_IFMT == S_IFREG else { throw fail("not a regular file") }
@@ -99,19 +90,19 @@ public final class SafeTensorsFile: Sendable {
 
     /// Reads one tensor into a fresh CPU tensor, then moves it to `device` if that is not the CPU.
     public func tensor(_ name: String, device: Device = .cpu) throws -> Tensor {
-        guard let info = infos[name] else { throw SafeTensorsError(path: path, "no tensor named \"\(name)\"") }
+        guard let info = infos[name] else { throw FileError(path: path, "no tensor named \"\(name)\"") }
         let tensor = try Tensor.empty(info.shape, dtype: info.dtype)
         let count = info.dataOffsets.count
         if count > 0 {
             guard let data = tensor.unsafeDataPointer else {
-                throw SafeTensorsError(path: path, "tensor \"\(name)\": allocated tensor has no CPU data pointer")
+                throw FileError(path: path, "tensor \"\(name)\": allocated tensor has no CPU data pointer")
             }
             if let e = preadFully(fd, data, count, at: dataStart + info.dataOffsets.lowerBound) {
-                throw SafeTensorsError(path: path, "tensor \"\(name)\": cannot read its data: \(e)")
+                throw FileError(path: path, "tensor \"\(name)\": cannot read its data: \(e)")
             }
             // A bool byte other than 0 or 1 is not a valid Bool once it reaches Swift (toArray), so refuse it here.
             if info.dtype == .bool, UnsafeRawBufferPointer(start: data, count: count).contains(where: { $0 > 1 }) {
-                throw SafeTensorsError(path: path, "tensor \"\(name)\": BOOL data holds bytes other than 0 and 1")
+                throw FileError(path: path, "tensor \"\(name)\": BOOL data holds bytes other than 0 and 1")
             }
         }
         return device == .cpu ? tensor : try tensor.to(device)
@@ -134,7 +125,7 @@ public enum SafeTensors {
     /// directory, fsync'd and renamed over `path`, so a crash or an error never leaves a half-written checkpoint
     /// and a failed save leaves an existing file untouched.
     public static func save(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
-        func fail(_ message: String) -> SafeTensorsError { SafeTensorsError(path: path, message) }
+        func fail(_ message: String) -> FileError { FileError(path: path, message) }
         for name in tensors.keys {
             if name.isEmpty { throw fail("tensor names must not be empty") }
             if name == "__metadata__" { throw fail("\"__metadata__\" is reserved for metadata, not a tensor name") }
@@ -149,47 +140,19 @@ public enum SafeTensors {
         }
         let header = encodeSafeTensorsHeader(entries, metadata: metadata)
 
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !base.isEmpty, base != ".", base != ".." else { throw fail("path does not name a file") }
-        let temp = (directory.hasSuffix("/") ? directory : directory + "/")
-            + ".\(base).tmp-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 16))"
-
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("cannot create temporary file \(temp): \(errnoText())") }
-        var isOpen = true
-        do {
+        guard !path.hasSuffix("/") else { throw fail("does not name a file") }
+        try AtomicFile.write(to: URL(fileURLWithPath: path)) { file in
             var length = UInt64(header.count).littleEndian
-            if let e = withUnsafeBytes(of: &length, { writeFully(fd, $0.baseAddress!, 8) })
-                ?? header.withUnsafeBytes({ writeFully(fd, $0.baseAddress!, header.count) })
-            {
-                throw fail("cannot write the header: \(e)")
-            }
+            try withUnsafeBytes(of: &length) { try file.write($0.baseAddress!, count: 8) }
+            try header.withUnsafeBytes { try file.write($0.baseAddress!, count: header.count) }
             for (name, t) in ordered {
                 let count = t.count * t.dtype.elementSize
                 guard count > 0 else { continue }
                 // Released at the end of each iteration, so at most one tensor's CPU copy exists at a time.
                 let cpu = try t.to(.cpu).contiguous()
                 guard let data = cpu.unsafeDataPointer else { throw fail("tensor \"\(name)\": no CPU data pointer") }
-                if let e = withExtendedLifetime(cpu, { writeFully(fd, data, count) }) {
-                    throw fail("tensor \"\(name)\": cannot write its data: \(e)")
-                }
+                try withExtendedLifetime(cpu) { try file.write(data, count: count) }
             }
-            guard fsync(fd) == 0 else { throw fail("cannot fsync \(temp): \(errnoText())") }
-            isOpen = false
-            guard close(fd) == 0 else { throw fail("cannot close \(temp): \(errnoText())") }
-            guard rename(temp, path) == 0 else { throw fail("cannot rename \(temp) to the destination: \(errnoText())") }
-        } catch {
-            if isOpen { close(fd) }
-            unlink(temp)
-            throw error
-        }
-        // Best effort: persist the directory entry too, so the rename survives a power loss.
-        let dirFD = open(directory, O_RDONLY | O_CLOEXEC)
-        if dirFD >= 0 {
-            _ = fsync(dirFD)
-            close(dirFD)
         }
     }
 }
@@ -207,20 +170,6 @@ private func preadFully(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count:
             done += r
         } else if r == 0 {
             return "unexpected end of file after \(offset + done) bytes (was it truncated while open?)"
-        } else if errno != EINTR {
-            return errnoText()
-        }
-    }
-    return nil
-}
-
-/// Writes all `count` bytes (write may take fewer per call); returns a description of the failure, or nil.
-private func writeFully(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> String? {
-    var done = 0
-    while done < count {
-        let r = write(fd, buffer + done, count - done)
-        if r >= 0 {
-            done += r
         } else if errno != EINTR {
             return errnoText()
         }

@@ -1,3 +1,4 @@
+import Core
 // The safetensors header in both directions: the checks that turn the strict JSON reader's result (JSON.swift)
 // into SafeTensorInfo entries, and the writer.
 
@@ -35,7 +36,7 @@ struct SafeTensorsHeader {
 
     /// Parses `bytes` and checks every entry against the data buffer of `bufferLength` bytes that follows it.
     /// `fail` builds the error (it knows the path).
-    init(bytes: [UInt8], bufferLength: Int, fail: (String) -> SafeTensorsError) throws(SafeTensorsError) {
+    init(bytes: [UInt8], bufferLength: Int, fail: (String) -> FileError) throws(FileError) {
         let root: JSONValue
         do {
             root = try JSONValue.parse(bytes)  // UTF-8 checked first
@@ -90,8 +91,8 @@ struct SafeTensorsHeader {
         }
     }
 
-    private static func info(name: String, entry: JSONValue, bufferLength: Int, fail: (String) -> SafeTensorsError)
-        throws(SafeTensorsError) -> SafeTensorInfo
+    private static func info(name: String, entry: JSONValue, bufferLength: Int, fail: (String) -> FileError)
+        throws(FileError) -> SafeTensorInfo
     {
         let tensor = "tensor \"\(name)\""
         guard case .object(let fields) = entry else {

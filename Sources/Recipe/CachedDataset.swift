@@ -1,0 +1,138 @@
+import Core
+import Foundation
+import Tokenizers
+import Torch
+
+/// Token ids [B, L] and attention mask [B, L] of captions, with their frozen encoder's features [B, L, D] when the
+/// cache holds them.
+public struct CaptionTensors {
+    public var ids: Tensor, mask: Tensor, text: Tensor?
+    public init(ids: Tensor, mask: Tensor, text: Tensor?) { (self.ids, self.mask, self.text) = (ids, mask, text) }
+
+    public func to(_ device: Device) throws -> CaptionTensors {
+        CaptionTensors(ids: try ids.to(device), mask: try mask.to(device), text: try text?.to(device))
+    }
+}
+
+/// One batch of model inputs from the cache: clean samples (images in [−1, 1] or scaled latents) and their captions.
+public struct TrainingBatch {
+    public let x: Tensor
+    public let captions: CaptionTensors
+}
+
+/// All cached tensors in memory, stacked along the first dimension.
+public struct CachedDataset {
+    public let manifest: CacheManifest
+    public let directory: URL
+    /// The tokenizer.json the captions were encoded with (the run keeps a copy).
+    public let tokenizer: Tokenizer
+    /// uint8 pixels or float16 latent means of view 0.
+    public let samples: Tensor
+    public let latentLogvar: Tensor?
+    /// Every view (crops and flips), view 0 first.
+    let views: [(sample: Tensor, logvar: Tensor?)]
+    /// Per caption; `captionStart[i]..<captionStart[i + 1]` are image i's.
+    public let inputIds: Tensor, attentionMask: Tensor
+    public let textEmbeddings: Tensor?
+    let captionStart: Tensor, captionCount: Tensor
+    /// The empty caption's ids, mask and (with a frozen encoder) features, [1, L] and [1, L, D].
+    public let emptyCaption: CaptionTensors
+    public var count: Int { manifest.count }
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        let manifestURL = directory.appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
+            throw FileError(path: manifestURL.path, "no cache here: run `dit prepare` first")
+        }
+        do {
+            manifest = try JSONDecoder().decode(CacheManifest.self, from: data)
+        } catch {
+            throw FileError(path: manifestURL.path, "not a DiTKit cache manifest (written by an older version? run "
+                + "`dit prepare` again): \(error)")
+        }
+        var parts: [String: [Tensor]] = [:]
+        for shard in manifest.shards {
+            for (k, v) in try SafeTensors.load(directory.appendingPathComponent(shard).path) { parts[k, default: []].append(v) }
+        }
+        func stacked(_ key: String) throws -> Tensor? { try parts[key].map { try Tensor.cat($0, dim: 0) } }
+        guard let samples = try stacked(manifest.kind == "latents" ? "latent_mean" : "pixels"),
+              let ids = try stacked("input_ids"), let mask = try stacked("attention_mask"),
+              let counts = try stacked("caption_counts") else {
+            throw FileError(path: directory.path, "cache shards lack samples, token ids or caption counts")
+        }
+        guard samples.size(0) == manifest.count, counts.size(0) == manifest.count, ids.size(0) == manifest.captionCount,
+              try counts.sum().item() == Double(manifest.captionCount) else {
+            throw FileError(path: directory.path, "cache holds \(samples.size(0)) samples and \(ids.size(0)) captions, "
+                + "manifest says \(manifest.count) and \(manifest.captionCount)")
+        }
+        self.samples = samples
+        tokenizer = try Tokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
+        latentLogvar = try stacked("latent_logvar")
+        var views = [(samples, latentLogvar)]
+        for v in 1..<max(1, manifest.views) {
+            let key = manifest.kind == "latents" ? "latent_mean" : "pixels"
+            guard let view = try stacked("\(key).\(v)") else {
+                throw FileError(path: directory.path, "cache shards lack view \(v) of \(manifest.views)")
+            }
+            views.append((view, try stacked("latent_logvar.\(v)")))
+        }
+        self.views = views
+        inputIds = ids
+        attentionMask = mask
+        textEmbeddings = try stacked("text_embeddings")
+        captionCount = counts
+        captionStart = try counts.cumsum(dim: 0) - counts
+        let empty = try SafeTensors.load(directory.appendingPathComponent("empty_caption.safetensors").path)
+        guard let emptyIds = empty["input_ids"], let emptyMask = empty["attention_mask"] else {
+            throw FileError(path: directory.path, "empty_caption.safetensors lacks input_ids or attention_mask")
+        }
+        emptyCaption = CaptionTensors(ids: emptyIds, mask: emptyMask, text: try empty["text_embeddings"]?.to(.float32))
+    }
+
+    public var tokenizerURL: URL { directory.appendingPathComponent("tokenizer.json") }
+
+    /// The captions of every image, in cache order.
+    public func captions() throws -> [[String]] {
+        let text = try String(contentsOf: directory.appendingPathComponent("captions.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(CaptionRecord.self, from: Data($0.utf8)).captions }
+    }
+
+    /// Model inputs for the images at `indices`: images in [−1, 1] (pixel caches) or scaled latents drawn from the
+    /// cached posterior (latent caches), each with one of its captions and one of its views (crops, flips) drawn at
+    /// random. Every draw uses `generator` (default: the global one, which checkpoints save).
+    public func batch(_ indices: Tensor, device: Device, scalingFactor: Double = 1, shiftFactor: Double? = nil,
+                      generator: Generator? = nil) throws -> TrainingBatch {
+        let b = indices.size(0)
+        // One caption per image needs no draw (and leaves the random stream as it was).
+        let pick = manifest.captionCount == manifest.count ? indices : try captionStart.indexSelect(dim: 0, index: indices)
+            + (try Tensor.rand([b], dtype: .float64, generator: generator)
+                * captionCount.indexSelect(dim: 0, index: indices).to(.float64)).floor().to(.int64)
+        // The view of each image: one draw when there are several.
+        let view = views.count > 1
+            ? try (Tensor.rand([b], dtype: .float64, generator: generator) * Double(views.count)).floor().to(.int64)
+                .reshaped(b, 1, 1, 1) : nil
+        func picked(_ tensors: [Tensor]) throws -> Tensor {
+            var out = try tensors[0].indexSelect(dim: 0, index: indices).to(.float32)
+            for (v, t) in tensors.enumerated().dropFirst() {
+                out = try Tensor.where(view!.eq(Double(v)), t.indexSelect(dim: 0, index: indices).to(.float32), out)
+            }
+            return out
+        }
+        var x: Tensor
+        if manifest.kind == "latents", latentLogvar != nil {
+            let mean = try picked(views.map(\.sample)), lv = try picked(views.compactMap(\.logvar))
+            let noise = try Tensor.randn(mean.shape, dtype: .float32, generator: generator)
+            x = try mean + (0.5 * lv).exp() * noise
+            if let shiftFactor { x = try x - shiftFactor }
+            x = try x * scalingFactor
+        } else {
+            x = try picked(views.map(\.sample)) / 127.5 - 1
+        }
+        let captions = CaptionTensors(
+            ids: try inputIds.indexSelect(dim: 0, index: pick).to(device),
+            mask: try attentionMask.indexSelect(dim: 0, index: pick).to(device),
+            text: try textEmbeddings.map { try $0.indexSelect(dim: 0, index: pick).to(device, .float32) })
+        return TrainingBatch(x: try x.to(device), captions: captions)
+    }
+}
