@@ -14,7 +14,7 @@ public enum JPEG {
         defer { cj_free(&image) }
         guard status == 0, let pixels = image.pixels else {
             let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            throw ImageError(path: source, "not a readable JPEG: \(message)")
+            throw FileError(path: source, "not a readable JPEG: \(message)")
         }
         let stored = RGBImage(width: Int(image.width), height: Int(image.height),
                               pixels: Array(UnsafeBufferPointer(start: pixels, count: Int(image.width * image.height) * 3)))
@@ -23,7 +23,7 @@ public enum JPEG {
 
     public static func read(_ url: URL) throws -> RGBImage {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ImageError(path: url.path, "cannot read the file")
+            throw FileError(path: url.path, "cannot read the file")
         }
         return try decode([UInt8](data), source: url.path)
     }
@@ -56,7 +56,7 @@ extension RGBImage {
     /// Reads a PNG or JPEG file, told apart by its first bytes (not its name).
     public init(contentsOf url: URL) throws {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ImageError(path: url.path, "cannot read the file")
+            throw FileError(path: url.path, "cannot read the file")
         }
         let bytes = [UInt8](data)
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
@@ -64,7 +64,7 @@ extension RGBImage {
         } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
             self = try JPEG.decode(bytes, source: url.path)
         } else {
-            throw ImageError(path: url.path, bytes.isEmpty ? "the file is empty" : "not a PNG or JPEG image")
+            throw FileError(path: url.path, bytes.isEmpty ? "the file is empty" : "not a PNG or JPEG image")
         }
     }
 }

@@ -3,20 +3,17 @@ import Core
 import Foundation
 import Torch
 
-/// A PNG that could not be read or written, naming the file.
-public typealias ImageError = FileError
-
 /// PNG through Debian's libpng (its simplified API; any PNG colour type and bit depth is converted to 8-bit RGB).
 public enum PNG {
     public static func decode(_ data: [UInt8], source: String = "<memory>") throws -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         let ok = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, data.count) }
-        guard ok != 0 else { throw ImageError(path: source, "not a readable PNG (\(message(image)))") }
+        guard ok != 0 else { throw FileError(path: source, "not a readable PNG (\(message(image)))") }
         defer { png_image_free(&image) }
         let width = Int(image.width), height = Int(image.height)
         guard width > 0, height > 0, width * height <= 1 << 28 else {
-            throw ImageError(path: source, "unsupported size \(width)×\(height)")
+            throw FileError(path: source, "unsupported size \(width)×\(height)")
         }
         // RGBA then the alpha dropped, as Pillow's convert("RGB") does (libpng would composite onto black).
         // 16-bit files: without PNG_IMAGE_FLAG_16BIT_sRGB libpng takes their samples for linear light and
@@ -27,7 +24,7 @@ public enum PNG {
         let done = rgba.withUnsafeMutableBytes {
             png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 4), nil)
         }
-        guard done != 0 else { throw ImageError(path: source, "corrupt PNG data (\(message(image)))") }
+        guard done != 0 else { throw FileError(path: source, "corrupt PNG data (\(message(image)))") }
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for p in 0..<(width * height) {
             pixels[3 * p] = rgba[4 * p]
@@ -39,7 +36,7 @@ public enum PNG {
 
     public static func read(_ url: URL) throws -> RGBImage {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ImageError(path: url.path, "cannot read the file")
+            throw FileError(path: url.path, "cannot read the file")
         }
         return try decode([UInt8](data), source: url.path)
     }
@@ -55,7 +52,7 @@ public enum PNG {
         let measured = img.pixels.withUnsafeBytes {
             png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, Int32(img.width * 3), nil)
         }
-        guard measured != 0, size > 0 else { throw ImageError(path: "<memory>", "PNG encoding failed (\(message(image)))") }
+        guard measured != 0, size > 0 else { throw FileError(path: "<memory>", "PNG encoding failed (\(message(image)))") }
         var out = [UInt8](repeating: 0, count: size)
         let written = out.withUnsafeMutableBytes { dst in
             img.pixels.withUnsafeBytes {
@@ -63,7 +60,7 @@ public enum PNG {
             }
         }
         png_image_free(&image)
-        guard written != 0 else { throw ImageError(path: "<memory>", "PNG encoding failed (\(message(image)))") }
+        guard written != 0 else { throw FileError(path: "<memory>", "PNG encoding failed (\(message(image)))") }
         return Array(out.prefix(size))
     }
 

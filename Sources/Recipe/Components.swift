@@ -4,9 +4,23 @@ import Models
 import Schedulers
 import Torch
 
+extension TrainConfig {
+    /// text_encoder.type: a new text encoder is a case here and a line in `Components.textEncoder(_:from:device:)`.
+    public enum TextEncoderType: String, ConfigChoice {
+        /// CLIP's text transformer: new (trained with the DiT) without a path, else a pretrained CLIPTextModel.
+        case clip
+        /// A BERT-family sentence encoder such as all-MiniLM-L6-v2, always pretrained and frozen.
+        case minilm
+
+        /// The width of the encoder's output when the type alone tells it (all-MiniLM-L6-v2's 384; another BERT may
+        /// differ, and the trainer then uses the loaded encoder's real width).
+        public var knownWidth: Int? { self == .minilm ? 384 : nil }
+    }
+}
+
 /// The one factory of the recipe: what a config's text_encoder, vae and scheduler sections build, for `dit prepare`,
 /// the trainer's sample grids, `dit generate` and `dit export` alike. A new text encoder is a case of
-/// `TrainConfig.TextEncoderType` and a line in `textEncoder(_:from:device:)`; a new scheduler is a class in
+/// `TrainConfig.TextEncoderType` (above) and a line in `textEncoder(_:from:device:)`; a new scheduler is a class in
 /// Schedulers' `SchedulerFactory`.
 public enum Components {
     /// The frozen networks a run samples and prepares through.

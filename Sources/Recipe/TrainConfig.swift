@@ -136,7 +136,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         /// The width of the encoder's output, as far as the config alone can tell: the new CLIP's hidden_size,
         /// 384 for MiniLM (all-MiniLM-L6-v2's width; another BERT may differ), nil for a pretrained CLIP.
         /// The trainer knows the loaded encoder's real width and should use `pixArtConfig(captionChannels:)`.
-        public var knownHiddenSize: Int? { isNew ? hiddenSize : type == .minilm ? 384 : nil }
+        public var knownHiddenSize: Int? { isNew ? hiddenSize : type.knownWidth }
     }
 
     public struct VAE: Codable, Equatable, Sendable, ConfigSchema {
@@ -226,7 +226,6 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     public enum MixedPrecision: String, ConfigChoice { case no, bf16, fp16 }
-    public enum TextEncoderType: String, ConfigChoice { case clip, minilm }
     public static let betaSchedules = ["linear", "scaled_linear", "squaredcos_cap_v2"]
     public static let lrSchedules = ["constant", "constant_with_warmup", "linear", "cosine"]
 }

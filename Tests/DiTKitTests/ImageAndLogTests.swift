@@ -42,9 +42,9 @@ struct ImageAndLogTests {
         #expect(try PNG.read(tmp.appendingPathComponent("rgba.png"))[1, 2] == (255, 0, 128))
         let grey = try PNG.read(tmp.appendingPathComponent("grey.png"))[0, 0]
         #expect(grey.0 == grey.1 && grey.1 == grey.2)
-        #expect(throws: ImageError.self) { try PNG.read(tmp.appendingPathComponent("tiny.jpg")) }
-        #expect(throws: ImageError.self) { try PNG.read(tmp.appendingPathComponent("missing.png")) }
-        #expect(throws: ImageError.self) { try PNG.decode(Array(try PNG.encode(img).prefix(40))) }
+        #expect(throws: FileError.self) { try PNG.read(tmp.appendingPathComponent("tiny.jpg")) }
+        #expect(throws: FileError.self) { try PNG.read(tmp.appendingPathComponent("missing.png")) }
+        #expect(throws: FileError.self) { try PNG.decode(Array(try PNG.encode(img).prefix(40))) }
     }
 
     @Test func tensorConversion() throws {
