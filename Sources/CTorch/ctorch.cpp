@@ -84,6 +84,7 @@ at::DeviceType device_type(int32_t dev) {
   switch (dev) {
   case CT_CPU: return at::kCPU;
   case CT_CUDA: return at::kCUDA;
+  case CT_META: return at::kMeta;
   }
   throw std::invalid_argument("unknown device type code " + std::to_string(dev));
 }
@@ -135,6 +136,13 @@ bool ct_cuda_available(void) {
     return false;
   }
 }
+bool ct_cuda_built(void) {
+  try {
+    return at::detail::getCUDAHooks().isBuilt();
+  } catch (...) {
+    return false;
+  }
+}
 int64_t ct_cuda_device_count(void) {
   try {
     return at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().deviceCount() : 0;
@@ -169,7 +177,10 @@ void ct_free_string(char *s) { free(s); }
 
 // ---- metadata and raw data ----
 int32_t ct_dtype(ct_tensor t) { return dtype_code(t->t.scalar_type()); }
-int32_t ct_device_type(ct_tensor t) { return t->t.device().is_cuda() ? CT_CUDA : CT_CPU; }
+int32_t ct_device_type(ct_tensor t) {
+  const auto &device = t->t.device();
+  return device.is_cuda() ? CT_CUDA : device.is_meta() ? CT_META : CT_CPU;
+}
 int32_t ct_device_index(ct_tensor t) { return t->t.device().index(); }
 int64_t ct_dim(ct_tensor t) { return t->t.dim(); }
 void ct_sizes(ct_tensor t, int64_t *out) {
@@ -251,11 +262,11 @@ void ct_manual_seed(uint64_t seed) {
   } catch (...) {
   }
 }
-ct_generator ct_generator_new(int32_t dev, uint64_t seed) {
+ct_generator ct_generator_new(int32_t dev, int32_t index, uint64_t seed) {
   CT_GUARD(nullptr, {
     at::Generator g;
     if (device_type(dev) == at::kCUDA) {
-      g = at::detail::getCUDAHooks().getNewGenerator(0);  // device 0; DiTKit samples on one GPU
+      g = at::detail::getCUDAHooks().getNewGenerator(static_cast<c10::DeviceIndex>(std::max(index, 0)));
     } else {
       g = at::make_generator<at::CPUGeneratorImpl>(seed);
     }
@@ -552,7 +563,19 @@ ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index) {
 ct_tensor ct_clone(ct_tensor a) { CT_TENSOR(a->t.clone()); }
 ct_tensor ct_contiguous(ct_tensor a) { CT_TENSOR(a->t.contiguous()); }
 ct_tensor ct_alias(ct_tensor a) { CT_TENSOR(a->t); }
-int ct_set_data(ct_tensor t, ct_tensor data) { CT_STATUS(t->t.set_data(data->t)); }
+int ct_set_data(ct_tensor t, ct_tensor data) {
+  CT_STATUS({
+    if (at::_has_compatible_shallow_copy_type(t->t, data->t)) {
+      t->t.set_data(data->t);
+    } else {
+      // CPU <-> meta: set_data refuses tensors of another TensorImpl type; like PyTorch's Module.to, replace the tensor
+      // (this handle, which the module and its optimizer share, points to the new one; requires_grad is kept).
+      bool grad = t->t.requires_grad();
+      t->t = data->t.detach();
+      t->t.set_requires_grad(grad);
+    }
+  });
+}
 uint64_t ct_impl_id(ct_tensor t) { return reinterpret_cast<uint64_t>(t->t.unsafeGetTensorImpl()); }
 ct_tensor ct_reshape(ct_tensor a, const int64_t *shape, int64_t ndim) { CT_TENSOR(a->t.reshape(ints(shape, ndim))); }
 ct_tensor ct_view(ct_tensor a, const int64_t *shape, int64_t ndim) { CT_TENSOR(a->t.view(ints(shape, ndim))); }

@@ -21,6 +21,7 @@ public struct TrainedRun {
 
     /// `path` is a checkpoint directory (runs/NAME/checkpoints/step-N) or a run directory (its latest checkpoint).
     public init(path: URL, useEMA: Bool = true, device: Device = .cpu) throws {
+        try DevicePreflight.check(device)
         guard let checkpoint = Checkpoint.resolve(path) else {
             throw FileError(path: path.path, "neither a checkpoint (no \(Checkpoint.stateFile)) nor a run with checkpoints/")
         }

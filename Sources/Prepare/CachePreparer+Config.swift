@@ -23,6 +23,7 @@ extension CachePreparer {
                                progress: Progress = { _, _, _ in },
                                afterShard: ((Int) throws -> Void)? = nil) throws -> CacheManifest {
         let device = distributed.device(for: device ?? c.run.device)
+        try DevicePreflight.check(device)
         var options = Options(imageSize: c.data.imageSize, maxLength: c.textEncoder.maxLength)
         let group = try distributed.processGroup(device: device, timeout: c.run.distributedTimeout)
         if let group {

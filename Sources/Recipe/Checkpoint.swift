@@ -13,7 +13,10 @@ public struct TrainerState: Codable, Equatable, Sendable {
     /// On CUDA runs, the training device's generator too (noise, timesteps and dropout are drawn there), base64.
     public var cudaRngState: String?
     public var configHash: String
-    public var loss: Double?
+    /// The last step's loss; nil when it was not finite (an fp16 step the scaler skipped), which JSON cannot hold.
+    public var loss: Double? {
+        didSet { if let value = loss, !value.isFinite { loss = nil } }
+    }
     /// fp16 runs: the loss scaler's scale and growth tracker.
     public var gradScaler: GradScaler.State?
 

@@ -64,8 +64,9 @@ extension DDPMFamilyScheduler {
     public var predictionType: PredictionType { config.predictionType }
     /// √ᾱ_t and √(1 − ᾱ_t) for each sample's timestep, broadcast over the sample's other dimensions.
     func alphaNoised(_ sample: Tensor, _ timesteps: Tensor) throws -> (sqrtAlpha: Tensor, sqrtOneMinusAlpha: Tensor) {
+        // gather, not index_select: the same lookup, and it also runs on the meta device the device tests use.
         let ac = try alphasCumprod.to(sample.device, sample.dtype)
-        let picked = try ac.indexSelect(dim: 0, index: timesteps.to(sample.device, .int64).flattened())
+        let picked = try ac.gather(dim: 0, index: timesteps.to(sample.device, .int64).flattened())
         return (try broadcastPerSample(picked.pow(0.5), like: sample),
                 try broadcastPerSample((1 - picked).pow(0.5), like: sample))
     }

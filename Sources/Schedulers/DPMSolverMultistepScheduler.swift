@@ -214,8 +214,8 @@ public final class DPMSolverMultistepScheduler: NoiseScheduler {
             let matches = schedule.indices.filter { schedule[$0] == v }
             return Int64(matches.isEmpty ? schedule.count - 1 : matches.count > 1 ? matches[1] : matches[0])
         }
-        let sigma = try broadcastPerSample(try sigmas.indexSelect(dim: 0, index: Tensor(indices)).to(sample.dtype),
-                                           like: sample)
+        let picked = try sigmas.to(sample.device, sample.dtype).gather(dim: 0, index: Tensor(indices).to(sample.device))
+        let sigma = try broadcastPerSample(picked, like: sample)
         let alpha = try 1 / (sigma.pow(2) + 1).pow(0.5)
         return try alpha * sample + sigma * alpha * noise
     }

@@ -121,7 +121,8 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
     /// diffusers' scale_noise: σ·ε + (1 − σ)·x₀ with σ looked up for each of `timesteps` (values of the schedule).
     public func scaleNoise(_ sample: Tensor, timesteps t: Tensor, noise: Tensor) throws -> Tensor {
         let indices = try t.to(.float64).doubles().map { try index(of: $0) }
-        let s = try sigmas.to(sample.device, sample.dtype).indexSelect(dim: 0, index: Tensor(indices.map(Int64.init)))
+        let s = try sigmas.to(sample.device, sample.dtype)
+            .gather(dim: 0, index: Tensor(indices.map(Int64.init)).to(sample.device))
         let sigma = try broadcastPerSample(s, like: sample)
         return try sigma * noise + (1.0 - sigma) * sample
     }

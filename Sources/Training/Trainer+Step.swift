@@ -62,7 +62,7 @@ extension Trainer {
         var stopRequested = Interrupt.isRequested
         if let parallel {
             try parallel.averageGradients(params)
-            let agreed = try parallel.mean([stepLoss, stopRequested ? 1 : 0])
+            let agreed = try parallel.mean(try Tensor([stepLoss, stopRequested ? 1 : 0])).to(.cpu).toArray(Double.self)
             stepLoss = agreed[0]
             stopRequested = agreed[1] > 0
         }

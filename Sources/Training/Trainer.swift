@@ -57,6 +57,8 @@ public final class Trainer {
         self.config = config
         self.distributed = distributed
         device = distributed.device(for: config.run.device)
+        // A device that cannot work is found now, before the data or a model is loaded.
+        try DevicePreflight.check(device)
         let batch = config.training.batchSize
         guard batch % distributed.worldSize == 0 else {
             throw ConfigError(file: "config", key: "training.batch_size",

@@ -25,6 +25,7 @@ struct Forward: ParsableCommand {
     @OptionGroup var device: DeviceOptions
 
     func run() throws {
+        try DevicePreflight.check(device.device)
         let model = try AnyModel.load(from: URL(fileURLWithPath: modelDir), device: device.device)
         let tensors = try SafeTensors.load(inputs)
         let outputs = try model.forward(tensors, device: device.device)

@@ -19,7 +19,8 @@ struct CLITests {
     @Test func infoPrintsVersionsDevicesAndThreads() throws {
         let (status, output) = try runDit(["info"])
         #expect(status == 0, "\(output)")
-        #expect(output.contains("libtorch     2."))
+        #expect(output.contains("torch        2.") && output.contains("(loaded; DiTKit was compiled against 2."))
+        #expect(output.contains("cuda build   none (CPU-only torch)") || output.contains("cuda build   CUDA "))
         #expect(output.contains("devices      cpu"))
         let pathLine = try #require(output.split(separator: "\n").first { $0.hasPrefix("torch path") })
         let path = pathLine.dropFirst("torch path".count).trimmingCharacters(in: .whitespaces)
@@ -33,6 +34,29 @@ struct CLITests {
         let summary = try #require(output.split(separator: "\n").last { $0.hasPrefix("loss ") })
         let numbers = summary.split(separator: " ").compactMap { Double($0) }
         #expect(numbers.count == 2 && numbers[1] < numbers[0] * 0.5, "\(summary)")
+    }
+
+    /// A CUDA device on a CPU-only torch stops every command that would use it within 5 s, before any data or model
+    /// is loaded (the cache and checkpoint named here do not even exist), naming the torch found and the fix.
+    @Test func aCUDADeviceOnACPUTorchStopsAtOnce() throws {
+        guard !Runtime.cudaBuilt else { return }  // a CUDA torch answers differently; this machine's is CPU-only
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = try String(contentsOf: packageRoot.appendingPathComponent("configs/tiny-cpu.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "device: cpu", with: "device: cuda")
+            .replacingOccurrences(of: "cache: cache/shapes", with: "cache: \(dir.path)/no-cache")
+        let config = dir.appendingPathComponent("cuda.yaml")
+        try yaml.write(to: config, atomically: true, encoding: .utf8)
+        let torch = TorchInstallation.current
+        for arguments in [["train", "--config", config.path],
+                          ["prepare", dir.path, "--config", config.path],
+                          ["generate", "--checkpoint", dir.appendingPathComponent("no-run").path, "--device", "cuda", "a cat"]] {
+            let started = Date()
+            let (status, output) = try runDit(arguments)
+            #expect(Date().timeIntervalSince(started) < 5, "\(arguments[0]) took too long")
+            #expect(status != 0 && output.contains("needs a CUDA build of torch") && output.contains(torch.path)
+                    && output.contains(torch.version) && output.contains("run.device: cpu"), "\(arguments[0]): \(output)")
+        }
     }
 
     @Test func badArgumentsGiveAClearErrorNotACrash() throws {

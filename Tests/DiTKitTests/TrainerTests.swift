@@ -371,6 +371,29 @@ struct CrashTests {
     }
 }
 
+@Suite("Checkpoint format")
+struct CheckpointFormatTests {
+    /// An fp16 step the scaler skipped leaves a non-finite loss; the checkpoint taken then is written (the loss as
+    /// null: JSON has no NaN) and loads, instead of the JSON encoder throwing mid-checkpoint.
+    @Test func aNonFiniteLossIsWrittenAsNull() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var state = TrainerState(step: 3, configHash: "abc")
+        state.loss = .infinity
+        #expect(state.loss == nil)
+        state.loss = 0.5
+        #expect(state.loss == 0.5)
+        state.loss = .nan
+        let weights = ["w": try Tensor([Float(1), 2])]
+        let url = try Checkpoint.save(to: dir, step: 3, model: weights, ema: nil, optimizer: weights, state: state,
+                                      keepLast: 1)
+        let loaded = try Checkpoint.load(url)
+        #expect(loaded.state.step == 3 && loaded.state.loss == nil)
+        #expect(try String(contentsOf: url.appendingPathComponent(Checkpoint.stateFile), encoding: .utf8)
+            .contains("\"loss\"") == false, "an unset loss is left out")
+    }
+}
+
 @Suite("Run length", .serialized)
 struct RunLengthTests {
     /// num_epochs counts passes over the cache in optimizer steps of batch × accumulation images; a last partial

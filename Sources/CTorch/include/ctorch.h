@@ -25,7 +25,7 @@ typedef struct ct_generator_s *ct_generator;
 /* dtypes (stable codes shared with Swift's DType) */
 enum { CT_F32 = 0, CT_F64 = 1, CT_F16 = 2, CT_BF16 = 3, CT_I64 = 4, CT_I32 = 5, CT_U8 = 6, CT_BOOL = 7, CT_I8 = 8, CT_I16 = 9 };
 /* device types */
-enum { CT_CPU = 0, CT_CUDA = 1 };
+enum { CT_CPU = 0, CT_CUDA = 1, CT_META = 2 };  /* meta: shapes and dtypes only, no data (device-discipline tests) */
 
 /* ---- errors, lifetime, runtime ---- */
 const char *ct_last_error(void);                  /* NULL when the last call succeeded */
@@ -33,6 +33,7 @@ void ct_clear_error(void);
 void ct_free(ct_tensor t);
 int64_t ct_live_tensors(void);                    /* handles created and not yet freed (leak tests) */
 const char *ct_torch_version(void);
+bool ct_cuda_built(void);                          /* libtorch_cuda is loaded (a CUDA build of torch) */
 bool ct_cuda_available(void);
 int64_t ct_cuda_device_count(void);
 void ct_line_buffered_stdout(void);             /* progress lines reach logs and pipes as they happen */
@@ -83,7 +84,7 @@ int ct_normal_(ct_tensor t, double mean, double std, ct_generator g);
 
 /* ---- RNG ---- */
 void ct_manual_seed(uint64_t seed);               /* CPU and every CUDA device */
-ct_generator ct_generator_new(int32_t dev, uint64_t seed);
+ct_generator ct_generator_new(int32_t dev, int32_t index, uint64_t seed);
 void ct_generator_free(ct_generator g);
 ct_tensor ct_rng_get_state(ct_generator g);       /* g NULL: the default CPU generator; a uint8 tensor */
 /* The default generator of CUDA device `index` (what randn on that device draws from); fails without CUDA. */

@@ -4,6 +4,9 @@ import CTorch
 public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
     case cpu
     case cuda(Int)
+    /// PyTorch's meta device: tensors with shapes and dtypes but no data. Mixing a CPU tensor into meta math fails
+    /// exactly as it would with CUDA, so tests on a machine without a GPU catch wrong-device mistakes with it.
+    case meta
 
     public static let cuda = Device.cuda(0)
 
@@ -11,12 +14,13 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .cpu: Int32(CT_CPU)
         case .cuda: Int32(CT_CUDA)
+        case .meta: Int32(CT_META)
         }
     }
 
     var index: Int32 {
         switch self {
-        case .cpu: -1
+        case .cpu, .meta: -1
         case .cuda(let i): Int32(i)
         }
     }
@@ -25,6 +29,7 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .cpu: "cpu"
         case .cuda(let i): "cuda:\(i)"
+        case .meta: "meta"
         }
     }
 

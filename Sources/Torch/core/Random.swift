@@ -10,7 +10,7 @@ public final class Generator: @unchecked Sendable {
     public let device: Device
 
     public init(seed: UInt64, device: Device = .cpu) throws {
-        guard let h = ct_generator_new(device.typeCode, seed) else { throw TorchError.last() }
+        guard let h = ct_generator_new(device.typeCode, device.index, seed) else { throw TorchError.last() }
         handle = h
         self.device = device
     }

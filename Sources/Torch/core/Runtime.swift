@@ -4,6 +4,8 @@ import CTorch
 public enum Runtime {
     public static var torchVersion: String { String(cString: ct_torch_version()) }
     public static var cudaAvailable: Bool { ct_cuda_available() }
+    /// Whether this process runs a CUDA build of torch (libtorch_cuda loaded), whether or not a GPU is visible.
+    public static var cudaBuilt: Bool { ct_cuda_built() }
     public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
     /// Devices usable now: the CPU and each CUDA device.
     public static var devices: [Device] { [.cpu] + (0..<cudaDeviceCount).map { .cuda($0) } }
@@ -35,6 +37,8 @@ public enum Runtime {
             var now: Int64 = 0, peak: Int64 = 0, reserved: Int64 = 0
             try check(ct_cuda_memory_stats(Int32(index), &now, &peak, &reserved))
             return (Int(now), Int(peak), Int(reserved))
+        case .meta:
+            return (0, 0, 0)  // meta tensors hold no memory
         }
     }
 
@@ -43,6 +47,7 @@ public enum Runtime {
         switch device {
         case .cpu: ct_cpu_reset_peak()
         case .cuda(let index): try check(ct_cuda_reset_peak(Int32(index)))
+        case .meta: break
         }
     }
 

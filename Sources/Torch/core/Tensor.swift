@@ -25,7 +25,11 @@ public final class Tensor: @unchecked Sendable {
     public var count: Int { Int(ct_numel(handle)) }
     public var isContiguous: Bool { ct_is_contiguous(handle) }
     public var device: Device {
-        ct_device_type(handle) == CT_CUDA ? .cuda(Int(Swift.max(0, ct_device_index(handle)))) : .cpu
+        switch ct_device_type(handle) {
+        case Int32(CT_CUDA): .cuda(Int(Swift.max(0, ct_device_index(handle))))
+        case Int32(CT_META): .meta
+        default: .cpu
+        }
     }
     /// Size of dimension `d` (negative counts from the end).
     public func size(_ d: Int) -> Int {

@@ -4,12 +4,12 @@ import Foundation
 /// holds the same weights (broadcast from rank 0 at the start), computes gradients on its slice of the global
 /// batch, and averages them with all-reduces of flattened buckets before clipping and the optimizer step.
 public final class DataParallel {
-    public let group: ProcessGroup
+    public let group: any Collectives
     /// DDP's default bucket size: large enough that per-collective latency is paid rarely, small enough that
     /// several buckets are in flight at once.
     public static let bucketBytes = 25 << 20
 
-    public init(group: ProcessGroup) { self.group = group }
+    public init(group: any Collectives) { self.group = group }
 
     public var rank: Int { group.rank }
     public var worldSize: Int { group.worldSize }
@@ -31,10 +31,10 @@ public final class DataParallel {
     public func averageGradients(_ parameters: [Tensor]) throws {
         let grads = parameters.compactMap(\.grad)
         try withNoGrad {
-            var pending: [(ProcessGroup.Work, Tensor, [Tensor])] = []
+            var pending: [(any CollectiveWork, Tensor, [Tensor])] = []
             for bucket in Self.buckets(grads) {
                 let flat = try Self.flatten(bucket)
-                pending.append((try group.allReduceAsync(flat), flat, bucket))
+                pending.append((try group.allReduceAsync(flat, op: .sum), flat, bucket))
             }
             for (work, flat, bucket) in pending {
                 try work.wait()
@@ -44,11 +44,12 @@ public final class DataParallel {
         }
     }
 
-    /// The mean of `values` over the ranks, in one collective (float64, so a loss averages without rounding).
-    public func mean(_ values: [Double]) throws -> [Double] {
-        let t = try Tensor(values)
+    /// The mean of `values` over the ranks, in one collective, as float64 (a loss averages without rounding) on the
+    /// group's device: NCCL refuses a CPU tensor, so the values travel where the group lives and the result stays there.
+    public func mean(_ values: Tensor) throws -> Tensor {
+        let t = try values.to(group.device, .float64).clone()  // reduced in place: never the caller's tensor
         try group.allReduce(t)
-        return try t.toArray(Double.self).map { $0 / Double(worldSize) }
+        return try t / Double(worldSize)
     }
 
     public func barrier() throws { try group.barrier() }

@@ -4,7 +4,7 @@ import CTorch
 /// Gloo collectives on CPU tensors or NCCL on CUDA ones. Every collective must be called by every rank, in the same
 /// order; a peer that dies or a collective that outlasts `timeout` becomes a thrown `TorchError` carrying c10d's
 /// message, not a hang.
-public final class ProcessGroup: @unchecked Sendable {
+public final class ProcessGroup: Collectives, @unchecked Sendable {
     public enum Backend: String, Sendable, CaseIterable {
         case gloo, nccl
 
@@ -16,7 +16,7 @@ public final class ProcessGroup: @unchecked Sendable {
     public enum ReduceOp: Sendable { case sum, max }
 
     /// A collective in flight; `wait()` returns when it finished on this rank.
-    public final class Work {
+    public final class Work: CollectiveWork {
         private var handle: OpaquePointer?
         init(_ handle: OpaquePointer) { self.handle = handle }
         deinit { if let handle { _ = ct_work_wait(handle) } }
@@ -32,6 +32,7 @@ public final class ProcessGroup: @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
     public let backend: Backend
+    public let device: Device
 
     /// Joins the group: rank 0 hosts the store at `masterAddress:masterPort`, the others connect to it; returns once
     /// all `worldSize` ranks have arrived (or throws after `timeout` seconds).
@@ -50,21 +51,17 @@ public final class ProcessGroup: @unchecked Sendable {
         self.rank = rank
         self.worldSize = worldSize
         self.backend = backend
+        self.device = device
     }
 
     deinit { ct_process_group_free(handle) }
 
     /// Starts an in-place all-reduce of `tensor` (contiguous) over every rank.
-    public func allReduceAsync(_ tensor: Tensor, op: ReduceOp = .sum) throws -> Work {
+    public func allReduceAsync(_ tensor: Tensor, op: ReduceOp = .sum) throws -> any CollectiveWork {
         guard let w = ct_all_reduce(handle, tensor.handle, op == .sum ? Int32(CT_REDUCE_SUM) : Int32(CT_REDUCE_MAX)) else {
             throw TorchError.last()
         }
         return Work(w)
-    }
-
-    /// In-place all-reduce of `tensor`: afterwards every rank holds the same sum (or maximum).
-    public func allReduce(_ tensor: Tensor, op: ReduceOp = .sum) throws {
-        try allReduceAsync(tensor, op: op).wait()
     }
 
     /// Overwrites `tensor` on every rank with rank `root`'s.
