@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 SWIFTPM := --manifest-cache none
 
-.PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz torture fixtures clean
+.PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz torture gpu-rehearsal fixtures clean
 
 # Always asked: bootstrap's fast path returns at once when the recorded torch is still there.
 deps:
@@ -66,6 +66,11 @@ fuzz: deps
 TORTURE_RUNS ?= 10
 torture: release pyenv
 	"$$(cat .deps/test-python)" scripts/torture.py --dit .build/release/dit --runs $(TORTURE_RUNS)
+
+# benchmarks/gpu_check.sh rehearsed on this CPU (tiny sizes, a virtual environment with only the GPU machine's Python
+# packages, the carried folder as scripts/gpu-carry.sh makes it): the last lines are the carry size and stage times.
+gpu-rehearsal: release pyenv
+	@bash scripts/gpu-rehearsal.sh
 
 # Regenerates Tests/Fixtures with the pinned Python packages (offline once installed).
 fixtures: deps pyenv

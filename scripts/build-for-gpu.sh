@@ -66,9 +66,30 @@ export TORCH_PREFIX=$PWD/$ROOT/site/torch
 # SwiftPM caches the evaluated manifest (shared across builds, not keyed by TORCH_PREFIX), and the manifest decides from
 # the files it finds whether CUDA and NCCL are compiled in: evaluate it afresh, in a fresh scratch folder.
 rm -rf .build-gpu
-BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-gpu --manifest-cache none)
+# libjpeg, libpng and zlib linked statically: the GPU machine's image may not have the Debian sonames this machine
+# links (libjpeg.so.62 where Ubuntu has .so.8). A folder holding only the .a files, searched before the system's,
+# makes the linker take them; torch and the C and C++ runtimes stay shared.
+STATIC=$PWD/.build-gpu/static-libs
+mkdir -p "$STATIC"
+for lib in libjpeg libpng16 libz; do
+  a=$(find /usr/lib /usr/lib64 /usr/local/lib -name "$lib.a" 2>/dev/null | head -1)
+  [ -n "$a" ] || { echo "no $lib.a: install libjpeg-dev, libpng-dev and zlib1g-dev" >&2; exit 1; }
+  cp "$a" "$STATIC/"
+done
+BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-gpu --manifest-cache none -Xlinker "-L$STATIC")
 "${BUILD[@]}" --product dit
 "${BUILD[@]}" --product dit-bench
+# Everything the binaries need must be on the GPU machine: torch's own libraries (and the CUDA ones beside them) come
+# with its torch; anything else that ldd cannot find here, or that is one of the image libraries, is a build error.
+for b in dit dit-bench; do
+  missing=$(ldd ".build-gpu/release/$b" | awk '/not found/ {print $1}' | grep -Ev '^lib(torch|c10|cu|nv|nccl|caffe2|gomp|shm)' || true)
+  images=$(ldd ".build-gpu/release/$b" | awk '{print $1}' | grep -E '^lib(jpeg|png|z)\.so' || true)
+  if [ -n "$missing$images" ]; then
+    echo "$b links libraries the GPU machine may lack: $missing $images" >&2
+    exit 1
+  fi
+done
+echo "ldd: only torch's libraries and the system's C/C++ runtime are shared"
 nccl=$(nm -C .build-gpu/release/dit | grep -c "ProcessGroupNCCL::ProcessGroupNCCL" || true)
 [ "$nccl" -gt 0 ] && echo "NCCL: compiled in" || echo "NCCL: not compiled in (headers missing)"
 mkdir -p .gpu
