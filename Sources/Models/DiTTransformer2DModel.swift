@@ -216,7 +216,10 @@ public final class DiTTransformer2DModel: Module {
             let drop = try Tensor.rand([b], device: y.device).lt(Self.classDropoutProb)
             y = try y.maskedFill(drop, Double(config.numEmbedsAdaNorm!))
         }
-        var x = try posEmbed(hiddenStates)
+        // Made contiguous: diffusers' residual adds put the block's output first, so its token stream is contiguous
+        // after the first block, and every linear layer takes addmm; a transposed stream would send some through
+        // matmul + add, which rounds once more in fp16 (the fp16 audit found it).
+        var x = try posEmbed(hiddenStates).contiguous()
         for block in transformerBlocks { x = try block(x, timestep: t, classLabels: y) }
         // Final layer: the norm is modulated (shift, scale; no gate) by c from block 0's embedding, as diffusers does.
         let c = try transformerBlocks[0].norm1.emb(t, y, dtype: x.dtype)

@@ -63,7 +63,10 @@ public final class PixArtTransformer2DModel: Module {
             return try ((1 - mask.to(dtype)) * -10000.0).unsqueezed(1)
         }
         let selfBias = try bias(attentionMask), captionBias = try bias(encoderAttentionMask)
-        var x = try posEmbed(hiddenStates)
+        // Made contiguous: diffusers' residual adds put the block's output first, so its token stream is contiguous
+        // after the first block, and every linear layer takes addmm; a transposed stream would send some through
+        // matmul + add, which rounds once more in fp16 (the fp16 audit found it).
+        var x = try posEmbed(hiddenStates).contiguous()
         let t = timestep.rank == 0 ? try timestep.reshaped(1).expanded([b]) : timestep
         let (modulation, embeddedTimestep) = try adalnSingle(t, resolution: resolution, aspectRatio: aspectRatio,
                                                              batchSize: b, dtype: dtype)

@@ -142,10 +142,38 @@ struct OptimTests {
     }
 }
 
-@Suite("Loss scaling")
+@Suite("Loss scaling", .serialized)
 struct GradScalerTests {
     /// Step by step as torch.amp.GradScaler: the first scale (2^126) makes float32 gradients overflow, so steps are
     /// skipped while it backs off; then it grows after every 2 good steps. Scales, skips and weights all agree.
+    /// An inf in one gradient: the scaler reports the overflow, the step is skipped (the weights and AdamW's moments
+    /// and step count stay bit for bit), and the scale backs off, as the trainer's optimizer step does with fp16.
+    @Test func aForcedInfGradientSkipsTheStep() throws {
+        let model = Sequential(Linear(3, 4), Activation(.silu), Linear(4, 1))
+        let optimizer = try AdamW(model, lr: 1e-2)
+        let scaler = GradScaler(initScale: 1024)
+        func step(poison: Bool) throws -> Bool {
+            optimizer.zeroGrad()
+            try scaler.scaled(try model(try Tensor.randn([8, 3])).pow(2).mean()).backward()
+            if poison { try withNoGrad { try model.parameters()[0].grad!.fill_(.infinity) } }
+            let overflow = try scaler.unscale(model.parameters())
+            if !overflow { try optimizer.step() }
+            scaler.update(foundInf: overflow)
+            return overflow
+        }
+        #expect(try !step(poison: false))  // a normal step first, so AdamW has state to keep
+        let weights = try model.stateDict().map { ($0.0, try $0.1.clone()) }
+        let moments = try optimizer.stateDict().mapValues { try $0.clone() }
+        #expect(try step(poison: true))
+        #expect(scaler.scale == 512 && scaler.state.growthTracker == 0)
+        for ((name, before), (_, after)) in zip(weights, model.stateDict()) {
+            #expect(try maxAbsDiff(before, after) == 0, "\(name) changed on a skipped step")
+        }
+        for (key, after) in optimizer.stateDict() {
+            #expect(try maxAbsDiff(moments[key]!, after) == 0, "AdamW's \(key) changed on a skipped step")
+        }
+    }
+
     @Test func matchesTorchGradScaler() throws {
         manualSeed(0)
         let model = Linear(4, 3)

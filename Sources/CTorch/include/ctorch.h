@@ -50,6 +50,10 @@ void ct_cpu_reset_peak(void);
 int ct_cuda_memory_stats(int32_t index, int64_t *allocated, int64_t *peak_allocated, int64_t *peak_reserved);
 int ct_cuda_reset_peak(int32_t index);
 void ct_cpu_cache_empty(void);                    /* returns them to the system */
+/* op recording (this thread): each dispatched ATen op as "name\tinput dtypes" and, when it returns,
+   "->name\toutput dtypes" ("-" for a non-tensor argument); stop returns the lines, free with ct_free_string */
+int ct_op_recording_start(void);
+char *ct_op_recording_stop(void);
 char *ct_describe(ct_tensor t);                   /* torch's printout; free with ct_free_string */
 void ct_free_string(char *s);
 
