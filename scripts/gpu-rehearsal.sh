@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 VENV=.deps/gpu-rehearsal-venv
 CARRY=.build/gpu-rehearsal/carry
 OUT=.build/gpu-rehearsal/out
-TORCH=$(cat .deps/torch-prefix)
 if [ ! -x "$VENV/bin/python" ]; then
   "$(cat .deps/python)" -m venv "$VENV"
   # The GPU machine's packages; torch is the version bootstrap chose for this machine.
@@ -17,13 +16,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     $(grep -E '^(transformers|safetensors|tokenizers|pillow)==' python/requirements-test.txt) numpy
 fi
 rm -rf "$OUT" "$CARRY/site" && mkdir -p "$OUT"
-bash scripts/gpu-carry.sh "$CARRY" .build/release >/dev/null
+# The size that matters is the real carry's (.gpu/, the CUDA binaries); without it, this rehearsal's own.
+carry="$(bash scripts/gpu-carry.sh "$CARRY" .build/release) (the CPU binaries; run scripts/build-for-gpu.sh for the real .gpu)"
+[ -f .gpu/dit.xz ] && carry="$(bash scripts/gpu-carry.sh .gpu) (.gpu: the CUDA binaries and the wheels)"
 set +e
 BIN=$CARRY PYTHON=$PWD/$VENV/bin/python OUT=$OUT DEVICE=cpu SIZE=tiny bash benchmarks/gpu_check.sh >"$OUT/../gpu_check.log" 2>&1
 set -e
-"$VENV/bin/python" - "$OUT" <<'PY'
+"$VENV/bin/python" - "$OUT" "$carry" <<'PY'
 import json, os, sys
-out = sys.argv[1]
+out, carry = sys.argv[1], sys.argv[2]
 stages = [json.loads(l) for l in open(os.path.join(out, "stages.jsonl"))]
 expected = ["info", "seed", "seed-launch", "step-eager", "step-compile"]
 problems = []
@@ -41,12 +42,7 @@ if done.get("stage") != "done" or not done.get("peak_reserved_mib"):
     problems.append(f"the seed run did not report its allocator peak: {done}")
 if problems:
     sys.exit("gpu-rehearsal failed:\n" + "\n".join(problems))
-PY
-[ -f .gpu/dit.xz ] && bash scripts/gpu-carry.sh .gpu | sed 's/$/ (.gpu: the CUDA binaries and the wheels)/' ||
-  echo "carry: $(du -cm "$CARRY"/*.xz "$CARRY"/*.whl | tail -1 | cut -f1) MiB (the CPU binaries; run scripts/build-for-gpu.sh for the real .gpu)"
-"$VENV/bin/python" - "$OUT/stages.jsonl" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    s = json.loads(line)
+print(carry)
+for s in stages:
     print(f"{s['stage']:13} {s['seconds']:6.1f} s")
 PY

@@ -99,13 +99,12 @@ public struct ConfigRules<Key: CodingKey> {
         self.section = section
     }
 
-    public var file: String { problems.file }
     public func path(_ key: Key) -> String { path(key.stringValue) }
     /// A path below this section by name, for list elements (`down_block_types[1]`).
     public func path(_ name: String) -> String { section.isEmpty ? name : section + "." + name }
     public func has(_ key: Key) -> Bool { problems.has(path(key)) }
-    public func valid(_ keys: Key...) -> Bool { problems.valid(keys.map(path)) }
-    public func fail(_ key: Key, _ message: String) { problems.report(path(key), message) }
+    /// Whether none of `keys` has a problem yet.
+    public func valid(_ keys: [Key]) -> Bool { problems.valid(keys.map(path)) }
 
     public func require(_ holds: @autoclosure () -> Bool, _ key: Key, _ message: @autoclosure () -> String,
                         inputs: [Key] = []) {
@@ -147,6 +146,8 @@ public struct NumberRule: Sendable {
     public static let halfOpenUnit = NumberRule { (0..<1).contains($0) ? nil : "must be in [0, 1)" }
     public static let closedUnit = NumberRule { (0...1).contains($0) ? nil : "must be in [0, 1]" }
     public static let openUnit = NumberRule { $0 > 0 && $0 < 1 ? nil : "must be in (0, 1)" }
+    /// Any finite number (finiteness is checked for every rule).
+    public static let finite = NumberRule { _ in nil }
     public static func atLeast(_ bound: Double) -> NumberRule { NumberRule { $0 >= bound ? nil : "must be >= \(bound)" } }
 }
 

@@ -68,7 +68,7 @@ public struct AutoencoderKLConfig: HFConfig, Equatable, Sendable {
                   "\(normNumGroups) must divide every block_out_channels entry \(blockOutChannels)",
                   inputs: [.blockOutChannels])
         r.number(scalingFactor, .scalingFactor, .positive)
-        r.number(shiftFactor, .shiftFactor, NumberRule { _ in nil })
+        r.number(shiftFactor, .shiftFactor, .finite)
         ModelBudget.check(allocatedElements, r, keys: [.blockOutChannels, .inChannels, .outChannels, .latentChannels,
                                                        .layersPerBlock])
     }

@@ -10,7 +10,7 @@ public enum ModelBudget {
     /// Reports `elements` (an upper bound of what the config allocates) when it is over the budget; skipped when one
     /// of `keys` already has a problem, so the estimate only ever reads checked sizes.
     static func check<Key>(_ elements: @autoclosure () -> Double, _ rules: ConfigRules<Key>, keys: [Key]) {
-        guard rules.problems.valid(keys.map(rules.path)) else { return }
+        guard rules.valid(keys) else { return }
         let n = elements()
         if n > maxElements {
             rules.problems.report("", String(format: "the model would hold about %.3g parameters (%.0f GiB in float32), "

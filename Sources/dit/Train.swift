@@ -79,10 +79,11 @@ struct Train: ParsableCommand {
         say(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
         // The allocator's own high-water marks (what the caching allocator held from the device, and what tensors
         // used), which benchmarks/seed_run.py checks against a card's budget.
-        if let memory = try? Runtime.memory(on: env.device(for: c.run.device)) {
+        let device = env.device(for: c.run.device)
+        if let memory = try? Runtime.memory(on: device) {
             say(String(format: "peak memory %.1f MiB reserved, %.1f MiB allocated on %@ (allocator statistics)",
                        Double(memory.peakReserved) / 1_048_576, Double(memory.peakAllocated) / 1_048_576,
-                       env.device(for: c.run.device).description))
+                       device.description))
         }
     }
 }

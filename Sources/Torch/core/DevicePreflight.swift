@@ -24,20 +24,21 @@ public enum DevicePreflight {
         }
         let count = Runtime.cudaDeviceCount
         if count > index { return }
-        let driver = Self.driver()
-        var reason: String
+        let reason: String
         if count > 0 {
             reason = "only \(count) GPU(s) are visible (cuda:0…cuda:\(count - 1))"
-        } else if let driver, let supported = driver.cudaVersion, versionLess(supported, cuda) {
-            reason = "the NVIDIA driver \(driver.version) supports CUDA up to \(supported), and \(found) is built for "
-                + "CUDA \(cuda): update the driver, or install a torch built for CUDA \(supported) or older"
-        } else if driver == nil {
+        } else if let driver = Self.driver() {
+            if let supported = driver.cudaVersion, versionLess(supported, cuda) {
+                reason = "the NVIDIA driver \(driver.version) supports CUDA up to \(supported), and \(found) is built "
+                    + "for CUDA \(cuda): update the driver, or install a torch built for CUDA \(supported) or older"
+            } else {
+                reason = "nvidia-smi sees \(driver.gpus.count) GPU(s) but torch sees none: check CUDA_VISIBLE_DEVICES"
+                    + (ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"].map { " (now \"\($0)\")" } ?? "")
+                    + " and that the container was started with GPU access"
+            }
+        } else {
             reason = "no NVIDIA driver answers (nvidia-smi is missing or fails): install the driver (on WSL2, the "
                 + "Windows NVIDIA driver; nothing inside Linux), and check `nvidia-smi` works"
-        } else {
-            reason = "nvidia-smi sees \(driver!.gpus.count) GPU(s) but torch sees none: check CUDA_VISIBLE_DEVICES"
-                + (ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"].map { " (now \"\($0)\")" } ?? "")
-                + " and that the container was started with GPU access"
         }
         throw DeviceError("\(device) cannot be used: \(reason). Torch found: \(torch.path) (\(torch.version), CUDA "
             + "\(cuda)).")
