@@ -17,8 +17,8 @@ stage "2/5 cache -> cache/shapes"
 rm -rf cache/shapes
 $DIT prepare data/shapes --config $CONFIG; done_
 stage "3/5 training (configs/tiny-cpu.yaml)"
-rm -rf runs/tiny-cpu
-$DIT train --config $CONFIG; done_
+# A run trained before (by an earlier demo or by the course) is moved aside to runs/tiny-cpu.before-TIME, not deleted.
+$DIT train --config $CONFIG --overwrite; done_
 stage "4/5 samples for fixed prompts -> runs/tiny-cpu/demo.png"
 $DIT generate --checkpoint runs/tiny-cpu --num-images 4 --steps 30 --cfg-scale 3 --output runs/tiny-cpu/demo.png \
   "a small red circle at the top left" "a large blue square in the center" \

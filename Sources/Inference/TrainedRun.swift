@@ -27,7 +27,8 @@ public struct TrainedRun {
         }
         self.checkpoint = checkpoint
         let run = checkpoint.deletingLastPathComponent().deletingLastPathComponent()
-        config = try TrainConfig.load(run.appendingPathComponent("config.yaml"))
+        // Its paths resolved, so the VAE and text encoder are found from any working directory.
+        config = try TrainConfig.ofRun(run)
         tokenizer = try Tokenizer(contentsOf: run.appendingPathComponent("tokenizer.json"))
         self.device = device
         let loaded = try Checkpoint.load(checkpoint)

@@ -32,6 +32,24 @@ public enum ModelDirectory {
         return tensors
     }
 
+    /// What keeps `directory` from loading as a model whose weights are `weightsName`, checked without reading the
+    /// weights: nil when it has a config.json and the weights (one file or an index of shards).
+    public static func problem(_ directory: URL, weightsName: String) -> String? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder) else {
+            return "no such directory"
+        }
+        guard isFolder.boolValue else { return "a file, not a model directory" }
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("config.json").path) else {
+            return "no config.json: not a model directory"
+        }
+        let has = { (name: String) in FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) }
+        guard has(weightsName) || has(weightsName + ".index.json") else {
+            return "no \(weightsName) (nor \(weightsName).index.json): the weights are missing"
+        }
+        return nil
+    }
+
     /// A model from a diffusers-style directory: `make` builds it from config.json, then the weights load strictly
     /// and it moves to `device`/`dtype`.
     /// `rename` maps a tensor name as saved to the model's (older checkpoints' names).

@@ -6,8 +6,8 @@ import Torch
 /// (`text_model.` from CLIPTextModel, `bert.` from task heads) and old checkpoints store buffers that current
 /// transformers ignores (`position_ids`); `otherParts` are tensors of a larger model that this one is a part of (the
 /// vision tower of a full CLIPModel when only its text encoder is wanted).
-enum TextEncoderWeights {
-    static let weightsName = "model.safetensors"
+public enum TextEncoderWeights {
+    public static let weightsName = "model.safetensors"
 
     static func load(into module: Module, from directory: URL, prefixes: [String], otherParts: [String] = [],
                      device: Device, dtype: DType) throws {

@@ -40,12 +40,14 @@ extension CachePreparer {
         options.crops = c.data.randomCrops
         options.modelIdentity = [c.vae?.path, c.textEncoder.path].map { $0.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-" }
             .joined(separator: " ")
+        let out = output ?? URL(fileURLWithPath: c.data.cache)
+        // The cache's folder is made ready before the VAE and encoder load and the first image is encoded.
+        if distributed.isMain { try OutputLocation.folder(out.path, option: output == nil ? "data.cache" : "--output") }
         let frozen = try Components.frozenParts(c, device: device, vaeDType: vaeDType)
         if let vae = frozen.vae, let path = c.vae?.path { try c.checkLatentSize(vae: vae.config, file: path) }
         options.vae = frozen.vae
         options.textEncoder = frozen.textEncoder
         options.tokenizer = c.textEncoder.path.map { URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json") }
-        let out = output ?? URL(fileURLWithPath: c.data.cache)
         switch source {
         case let .imageFolder(dir, imageColumn, captionColumn):
             let folder = try ImageFolder(directory: dir, imageColumn: imageColumn, captionColumn: captionColumn)

@@ -92,6 +92,14 @@ public struct CachedDataset {
 
     public var tokenizerURL: URL { directory.appendingPathComponent("tokenizer.json") }
 
+    /// What the cache holds, wherever it lies: a fingerprint of its captions file (every image's file name and
+    /// captions, in cache order) and of its samples' kind and shape. A resume compares it with the checkpoint's, so a
+    /// run goes on with the data it started with even when data.cache is spelled differently or was moved.
+    public func identity() throws -> String {
+        let captions = try String(contentsOf: directory.appendingPathComponent("captions.jsonl"), encoding: .utf8)
+        return fnv1a64("\(manifest.kind) \(manifest.sampleShape) \(manifest.count) \(manifest.views)\n" + captions)
+    }
+
     /// The captions of every image, in cache order.
     public func captions() throws -> [[String]] {
         let text = try String(contentsOf: directory.appendingPathComponent("captions.jsonl"), encoding: .utf8)

@@ -13,6 +13,8 @@ public struct TrainerState: Codable, Equatable, Sendable {
     /// On CUDA runs, the training device's generator too (noise, timesteps and dropout are drawn there), base64.
     public var cudaRngState: String?
     public var configHash: String
+    /// The cache the run trains on (`CachedDataset.identity()`); nil in checkpoints written before it was recorded.
+    public var cacheIdentity: String?
     /// The last step's loss; nil when it was not finite (an fp16 step the scaler skipped), which JSON cannot hold.
     public var loss: Double? {
         didSet { if let value = loss, !value.isFinite { loss = nil } }
@@ -28,7 +30,7 @@ public struct TrainerState: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case step, epoch, position, loss
         case rngState = "rng_state", cudaRngState = "cuda_rng_state", configHash = "config_hash"
-        case gradScaler = "grad_scaler"
+        case gradScaler = "grad_scaler", cacheIdentity = "cache_identity"
     }
 }
 
@@ -40,7 +42,7 @@ public enum Checkpoint {
 
     public static func save(to folder: URL, step: Int, model: [String: Tensor], ema: [String: Tensor]?,
                             optimizer: [String: Tensor], state: TrainerState, keepLast: Int,
-                            afterModelWritten: (() throws -> Void)? = nil) throws -> URL {
+                            runHashes: Set<String> = [], afterModelWritten: (() throws -> Void)? = nil) throws -> URL {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // Leftovers of a writer that was killed mid-checkpoint (one trainer writes a run at a time).
         AtomicFile.removeLeftovers(in: folder, markers: [".tmp-", ".old-"])
@@ -70,7 +72,12 @@ public enum Checkpoint {
             try? FileManager.default.removeItem(at: temp)
             throw error
         }
-        for stale in list(folder).dropLast(max(1, keepLast)) { try? FileManager.default.removeItem(at: stale.url) }
+        // keep_last prunes only this run's own earlier checkpoints (same architecture hash, `runHashes` adding the
+        // older spellings a resumed run may carry): never another run's, never a later one.
+        let ours = list(folder).filter { c in
+            c.step <= step && (Checkpoint.state(of: c.url).map { runHashes.union([state.configHash]).contains($0.configHash) } ?? false)
+        }
+        for stale in ours.dropLast(max(1, keepLast)) { try? FileManager.default.removeItem(at: stale.url) }
         return final
     }
 
@@ -86,6 +93,12 @@ public enum Checkpoint {
     }
 
     public static func latest(in folder: URL) -> URL? { list(folder).last?.url }
+
+    /// The trainer state of the checkpoint at `url`, nil when it cannot be read.
+    public static func state(of url: URL) -> TrainerState? {
+        FileManager.default.contents(atPath: url.appendingPathComponent(stateFile).path)
+            .flatMap { try? JSONDecoder().decode(TrainerState.self, from: $0) }
+    }
 
     /// `path` as a checkpoint: a step directory itself, or a run directory's latest checkpoint; nil when it is neither.
     public static func resolve(_ path: URL) -> URL? {

@@ -49,6 +49,16 @@ public enum Components {
         }
     }
 
+    /// The width of the features a pretrained text encoder of `type` in `directory` produces, from its config.json
+    /// alone (what a run checks before it starts; the weights load later).
+    public static func textEncoderWidth(_ type: TrainConfig.TextEncoderType, in directory: URL) throws -> Int {
+        let file = directory.appendingPathComponent("config.json")
+        switch type {
+        case .clip: return try CLIPTextConfig.load(file).hiddenSize
+        case .minilm: return try BertConfig.load(file).hiddenSize
+        }
+    }
+
     /// The forward process the run trains with: DDPM's for epsilon and v, the flow's for flow.
     public static func trainingScheduler(_ c: TrainConfig) throws -> any NoiseScheduler {
         try trainingScheduler(c.scheduler, pixelSpace: c.vae == nil)

@@ -138,8 +138,22 @@ extension TrainConfig {
     public var hash: String { fnv1a64(canonicalYAML) }
 
     /// Hash of the sections a checkpoint's weights depend on (data, model, text_encoder, vae, scheduler): resuming
-    /// may change step counts, learning rate or logging, not these.
+    /// may change step counts, learning rate or logging, not these. Paths count only by whether they are set, so a
+    /// run resumes from its own config.yaml (paths resolved), from another directory or after a move; which data it
+    /// trains on is checked by the cache's identity instead (`TrainerState.cacheIdentity`).
     public var architectureHash: String {
+        var c = self
+        c.data.cache = ""
+        c.vae?.path = ""
+        c.textEncoder.path = textEncoder.path.map { _ in "set" }
+        return c.hashOfArchitecture
+    }
+
+    /// The architecture hash that checkpoints written before `architectureHash` left paths out carry: the paths as
+    /// written count. A resume accepts either.
+    public var legacyArchitectureHash: String { hashOfArchitecture }
+
+    private var hashOfArchitecture: String {
         struct Architecture: Encodable {
             let data: Data, model: Model, textEncoder: TextEncoder, vae: VAE?, scheduler: Scheduler
         }
@@ -179,8 +193,13 @@ extension TrainConfig {
 extension TrainConfig.Run {
     public static let requiredKeys: [CodingKeys] = [.name]
 
+    /// Whether `name` can name a run directory under output_dir (also `dit train --run-name`).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains("/") && name != "." && name != ".."
+    }
+
     public func check(_ r: ConfigRules<CodingKeys>) {
-        r.require(!name.isEmpty && !name.contains("/") && name != "." && name != "..", .name,
+        r.require(Self.isValidName(name), .name,
                   "'\(name)' cannot name a run directory (expected a non-empty name without '/')")
         r.atLeast(0, (seed, .seed), (threads, .threads), (sampleEvery, .sampleEvery), (checkpointEvery, .checkpointEvery))
         r.atLeast(1, (logEvery, .logEvery), (keepLast, .keepLast), (sampleSteps, .sampleSteps))

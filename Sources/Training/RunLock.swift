@@ -32,7 +32,13 @@ final class RunLock {
         throw FileError(path: url.path, "cannot take the run lock")
     }
 
-    deinit { try? FileManager.default.removeItem(at: url) }
+    private var held = true
+
+    deinit { if held { try? FileManager.default.removeItem(at: url) } }
+
+    /// Forgets the lock without removing its file: its folder moved away (with the file, which the mover deletes),
+    /// and deinit must leave alone whatever takes its place.
+    func abandon() { held = false }
 
     /// Whether `pid` is a live process. A killed trainer whose parent has not reaped it yet is a zombie: it still
     /// answers kill(pid, 0) but will never write again, so its lock is stale.

@@ -59,12 +59,14 @@ extension Trainer {
         return try Checkpoint.save(to: checkpointsDirectory, step: state.step,
                                    model: Dictionary(models.stateDict(), uniquingKeysWith: { a, _ in a }),
                                    ema: ema?.stateDict(), optimizer: optimizer.stateDict(), state: s,
-                                   keepLast: config.run.keepLast, afterModelWritten: checkpointHook)
+                                   keepLast: config.run.keepLast, runHashes: [config.legacyArchitectureHash],
+                                   afterModelWritten: checkpointHook)
     }
 
     func restore(from url: URL) throws {
         let loaded = try Checkpoint.load(url)
-        guard loaded.state.configHash == config.architectureHash else {
+        // Checkpoints written before paths were left out of the hash carry the hash with paths as written.
+        guard [config.architectureHash, config.legacyArchitectureHash].contains(loaded.state.configHash) else {
             throw ConfigError(file: url.path, key: "config_hash",
                               "the checkpoint was trained with another model, data or noise setup (hash \(loaded.state.configHash), "
                                 + "this config \(config.architectureHash)); only run, optimizer and training settings may change on resume")
@@ -80,8 +82,15 @@ extension Trainer {
         if case .cuda(let index) = device, let saved = loaded.state.cudaRngState.flatMap({ Data(base64Encoded: $0) }) {
             try Generator.setCUDAState(try Tensor([UInt8](saved)), device: index)
         }
+        let identity = try data.identity()
+        if let trainedOn = loaded.state.cacheIdentity, trainedOn != identity {
+            throw ConfigError(file: url.path, key: "cache_identity", "the checkpoint was trained on other data than "
+                + "the cache at data.cache \(config.data.cache) holds (its captions or samples differ); a resume goes on "
+                + "with the same data. To train these weights on new data, start a new run with --init-from")
+        }
         if let saved = loaded.state.gradScaler { scaler?.state = saved }
         state = loaded.state
+        (state.configHash, state.cacheIdentity) = (config.architectureHash, identity)
         // The epoch's permutation, at the saved position.
         order = try epochOrder(state.epoch)
     }

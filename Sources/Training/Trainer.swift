@@ -42,6 +42,12 @@ public final class Trainer {
     /// --checkpoint-pause` use it to find a process in the middle of a checkpoint.
     public var checkpointHook: (() throws -> Void)?
     public var quiet = false
+    /// What the preflight found worth saying before training (a warm-up longer than the run, ...).
+    public let warnings: [String]
+    /// What has to move aside before this run writes (an earlier run, later checkpoints), decided at init.
+    let protection: RunProtection
+    /// Whether the run has reached its last step (a resumed finished run: `train()` then writes nothing).
+    public var isFinished: Bool { state.step >= totalSteps }
     public let distributed: DistributedEnvironment
     /// The gradient averaging across ranks (nil when training alone).
     let parallel: DataParallel?
@@ -52,13 +58,20 @@ public final class Trainer {
 
     /// `resume` continues a run (same model, data and noise setup); `initFrom` starts a new run — step 0, fresh
     /// optimizer, any data — from a checkpoint's weights (its EMA weights when it has them): fine-tuning.
-    public init(config: TrainConfig, resume: URL? = nil, initFrom: URL? = nil,
+    /// `overwrite` lets a fresh run start where checkpoints are (the old run moves aside) and a resume go on from
+    /// a checkpoint that is not the latest (the later ones move aside); see `RunProtection`.
+    public init(config: TrainConfig, resume: URL? = nil, initFrom: URL? = nil, overwrite: Bool = false,
                 distributed: DistributedEnvironment = .single) throws {
         self.config = config
         self.distributed = distributed
         device = distributed.device(for: config.run.device)
-        // A device that cannot work is found now, before the data or a model is loaded.
-        try DevicePreflight.check(device)
+        // A run already trained here is never replaced by accident: decided before anything loads.
+        protection = try RunProtection(runDirectory: config.run.directory, resume: resume, overwrite: overwrite)
+        // The device, the cache, the VAE, the text encoder, the run's folder and the schedule, all at once, before
+        // the data or a model is loaded.
+        let preflight = RunPreflight(config: config, device: device, worldSize: distributed.worldSize)
+        try preflight.requireNoProblems()
+        warnings = preflight.warnings
         let batch = config.training.batchSize
         guard batch % distributed.worldSize == 0 else {
             throw ConfigError(file: "config", key: "training.batch_size",
@@ -70,7 +83,6 @@ public final class Trainer {
         if config.run.threads > 0 { Runtime.threads = config.run.threads }
         runDirectory = config.run.directory
         data = try CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
-        try Trainer.check(config, data)
         if let vae = config.vae {
             let c = try AutoencoderKLConfig(contentsOf: URL(fileURLWithPath: vae.path).appendingPathComponent("config.json"))
             try config.checkLatentSize(vae: c, file: vae.path)
@@ -103,41 +115,14 @@ public final class Trainer {
         ema = try o.emaDecay.map { try EMA(allModels, decay: $0) }
         scaler = config.training.mixedPrecision == .fp16 ? GradScaler() : nil
         scheduler = try Components.trainingScheduler(config)
-        let stepsPerEpoch = max(1, data.count / config.training.effectiveBatchSize)
-        totalSteps = config.training.maxSteps ?? (config.training.numEpochs ?? 1) * stepsPerEpoch
+        totalSteps = RunPreflight.totalSteps(config, count: data.count)
         schedule = try LRSchedule(name: o.lrSchedule, warmupSteps: o.warmupSteps, totalSteps: totalSteps)
         emptyCaption = try data.emptyCaption.to(device)
         state = TrainerState(step: 0, epoch: 0, position: 0, rngState: "", configHash: config.architectureHash)
+        state.cacheIdentity = try data.identity()
 
         if let resume {
             try restore(from: resume)
-        }
-    }
-
-    static func check(_ c: TrainConfig, _ d: CachedDataset) throws {
-        let m = d.manifest
-        let cache = c.data.cache + "/manifest.json"
-        guard m.imageSize == c.data.imageSize else {
-            throw ConfigError(file: cache, key: "image_size", "the cache holds \(m.imageSize)-pixel images, the config says data.image_size \(c.data.imageSize)")
-        }
-        guard m.sampleShape.count == 3, m.sampleShape[0] == c.model.inChannels, m.sampleShape[1] == c.model.sampleSize else {
-            throw ConfigError(file: cache, key: "sample_shape", "samples are \(m.sampleShape), the model expects [\(c.model.inChannels), \(c.model.sampleSize), \(c.model.sampleSize)]")
-        }
-        guard (c.vae != nil) == (m.kind == "latents") else {
-            throw ConfigError(file: cache, key: "kind", "the cache holds \(m.kind), but the config \(c.vae == nil ? "has no vae" : "uses a vae")")
-        }
-        guard m.maxLength == c.textEncoder.maxLength else {
-            throw ConfigError(file: cache, key: "max_length", "captions were tokenized to \(m.maxLength), text_encoder.max_length is \(c.textEncoder.maxLength)")
-        }
-        // Augmentations and frozen features are baked into the cache: a config that disagrees needs a new prepare.
-        guard m.flip == c.data.randomFlip, m.crops == c.data.randomCrops else {
-            throw ConfigError(file: cache, key: "views", "the cache holds flip \(m.flip) and \(m.crops) random crops, the "
-                + "config says random_flip \(c.data.randomFlip) and random_crops \(c.data.randomCrops): run `dit prepare` again")
-        }
-        guard (m.textEmbeddingDim != nil) == (c.textEncoder.path != nil) else {
-            throw ConfigError(file: cache, key: "text_embedding_dim", m.textEmbeddingDim == nil
-                ? "the cache has no text features, but text_encoder.path names a frozen encoder: run `dit prepare` again"
-                : "the cache holds frozen text features, but the config trains a new text encoder: run `dit prepare` again")
         }
     }
 
@@ -153,11 +138,16 @@ public final class Trainer {
             Interrupt.remove()
             withExtendedLifetime(lock) {}
         }
+        // A finished run resumed: nothing to train and nothing is written.
+        if isFinished { return state.loss ?? .nan }
         if isMain {
+            if case .run? = protection.move, let moved = try protection.setAside(), !quiet { print(moved) }
             try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
             lock = try RunLock(directory: runDirectory)
+            if case .checkpoints? = protection.move, let moved = try protection.setAside(), !quiet { print(moved) }
             AtomicFile.removeLeftovers(in: runDirectory)
-            try AtomicFile.write(config.canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
+            // Paths resolved, so that the run is used from any directory (dit generate, eval, export).
+            try AtomicFile.write(config.resolvingPaths().canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
             try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
                                  to: runDirectory.appendingPathComponent("tokenizer.json"))
             // A full disk is found now, not at the first checkpoint hours from now.

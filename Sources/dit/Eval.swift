@@ -22,6 +22,8 @@ struct Eval: ParsableCommand {
     @OptionGroup var device: DeviceOptions
 
     func run() throws {
+        let scores = try OutputLocation.file(output, option: "--output")
+        let gridURL = try grid.map { try OutputLocation.file($0, option: "--grid") }
         let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma,
                                  device: device.device)
         var kept: [RGBImage] = []
@@ -33,8 +35,8 @@ struct Eval: ParsableCommand {
         }
         print(line("training distribution", result.trainDistribution))
         if let h = result.heldOut { print(line("held-out combinations", h)) }
-        try AtomicFile.writeJSON(result, to: URL(fileURLWithPath: output))
-        if let grid { try PNG.write(imageGrid(kept, columns: 8, scale: 2), to: URL(fileURLWithPath: grid)) }
-        print("scores written to \(output)")
+        try AtomicFile.writeJSON(result, to: scores)
+        if let gridURL { try PNG.write(imageGrid(kept, columns: 8, scale: 2), to: gridURL) }
+        print("scores written to \(output)" + (grid.map { ", the grid to \($0)" } ?? ""))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import Inference
 import Torch
@@ -13,10 +14,9 @@ struct Export: ParsableCommand {
     @Option(help: "Output directory.") var diffusers: String
 
     func run() throws {
+        try OutputLocation.folder(diffusers, option: "--diffusers")
         let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma)
         let result = try DiffusersExport.export(run, to: URL(fileURLWithPath: diffusers))
-        print("exported \(run.checkpoint.lastPathComponent) (\(weights.weightsName) weights) to \(diffusers): "
-            + result.parts.joined(separator: ", "))
         if result.pipeline {
             print("load it in Python: DiffusionPipeline.from_pretrained(\"\(diffusers)\") (a PixArtAlphaPipeline; call it "
                 + "with use_resolution_binning=False, clean_caption=False, max_sequence_length=\(run.config.textEncoder.maxLength))")
@@ -24,5 +24,8 @@ struct Export: ParsableCommand {
             print("a pixel-space run has no VAE, which PixArtAlphaPipeline needs: load the parts one by one, e.g. "
                 + "PixArtTransformer2DModel.from_pretrained(\"\(diffusers)/transformer\")")
         }
+        // Last, so the final line names what was written.
+        print("exported \(run.checkpoint.path) (\(weights.weightsName) weights) to \(diffusers): "
+            + result.parts.map { $0 + "/" }.joined(separator: ", ") + (result.pipeline ? ", model_index.json" : ""))
     }
 }

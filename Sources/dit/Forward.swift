@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import Models
 import Torch
@@ -26,11 +27,12 @@ struct Forward: ParsableCommand {
 
     func run() throws {
         try DevicePreflight.check(device.device)
+        let outputURL = try OutputLocation.file(output, option: "--output")
         let model = try AnyModel.load(from: URL(fileURLWithPath: modelDir), device: device.device)
         let tensors = try SafeTensors.load(inputs)
         let outputs = try model.forward(tensors, device: device.device)
         try SafeTensors.save(try outputs.mapValues { try $0.to(.cpu).contiguous() },
-                             metadata: ["model": model.name, "source": "dit forward"], to: output)
+                             metadata: ["model": model.name, "source": "dit forward"], to: outputURL.path)
         let shapes = outputs.keys.sorted().map { "\($0) \(outputs[$0]!.shape)" }.joined(separator: ", ")
         print("\(model.name): wrote \(shapes) to \(output)")
     }

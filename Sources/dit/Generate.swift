@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Datasets
 import Foundation
 import Inference
@@ -29,20 +30,20 @@ struct Generate: ParsableCommand {
         guard numImages >= 1 else { throw ValidationError("--num-images must be at least 1") }
         guard batchSize.map({ $0 >= 1 }) ?? true else { throw ValidationError("--batch-size must be at least 1") }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1]") }
+        // Where the images go is made ready before a minute of sampling, not after.
+        let grid = try OutputLocation.file(output, option: "--output")
+        let folder = try outputDir.map { try OutputLocation.folder($0, option: "--output-dir") }
         let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma,
                                  device: device.device)
         let images = try run.generate(prompts, numImages: numImages, sampler: sampler, steps: sampling.steps,
                                       cfgScale: sampling.cfgScale,
                                       seed: seed, negativePrompt: negativePrompt, batchSize: batchSize, eta: eta)
-        try PNG.write(run.grid(images, prompts: prompts, numImages: numImages, labels: !noLabels),
-                      to: URL(fileURLWithPath: output))
-        if let outputDir {
-            let dir = URL(fileURLWithPath: outputDir)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            for (i, image) in images.enumerated() {
-                try PNG.write(image, to: dir.appendingPathComponent(String(format: "%03d.png", i)))
-            }
+        try PNG.write(run.grid(images, prompts: prompts, numImages: numImages, labels: !noLabels), to: grid)
+        for (i, image) in images.enumerated() {
+            if let folder { try PNG.write(image, to: folder.appendingPathComponent(String(format: "%03d.png", i))) }
         }
-        print("wrote \(images.count) image(s) to \(output) (checkpoint \(run.checkpoint.lastPathComponent), \(weights.weightsName) weights)")
+        let singles = outputDir.map { " and \($0)/000.png … \(String(format: "%03d.png", images.count - 1))" } ?? ""
+        print("wrote \(images.count) image(s) to \(output)\(singles) (checkpoint \(run.checkpoint.path), "
+            + "\(weights.weightsName) weights)")
     }
 }

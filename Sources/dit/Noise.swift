@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Course
 import Datasets
 import Foundation
@@ -27,12 +28,13 @@ struct Noise: ParsableCommand {
         guard TrainConfig.betaSchedules.contains(betaSchedule) else {
             throw ValidationError("--beta-schedule must be one of: " + TrainConfig.betaSchedules.joined(separator: ", "))
         }
+        let stripURL = try OutputLocation.file(output, option: "--output")
         var process = TrainConfig.Scheduler()
         (process.objective, process.betaSchedule) = (objective, betaSchedule)
         let scheduler = try Components.trainingScheduler(process, pixelSpace: true)
         let result = try NoiseStrip.render(try RGBImage(contentsOf: URL(fileURLWithPath: image)), size: size,
                                            scheduler: scheduler, timesteps: steps.compactMap { $0 }, seed: seed)
-        try PNG.write(result.strip, to: URL(fileURLWithPath: output))
+        try PNG.write(result.strip, to: stripURL)
         print("wrote \(output): \(steps.count) columns, \(objective.rawValue)"
             + (objective == .flow ? "" : " (\(betaSchedule) β)"))
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Course
 import Datasets
 import Foundation
@@ -25,6 +26,7 @@ struct PlotLogs: ParsableCommand {
     @Option(help: "Average over this many logged points (0: none), so the trend shows through the noise.") var smooth = 0
 
     func run() throws {
+        let chartURL = try OutputLocation.file(output, option: "--output")
         var dir = URL(fileURLWithPath: path)
         if FileManager.default.fileExists(atPath: dir.appendingPathComponent("logs").path) { dir = dir.appendingPathComponent("logs") }
         let scalars = try TensorBoardReader.scalars(in: dir)
@@ -45,7 +47,7 @@ struct PlotLogs: ParsableCommand {
         }
         let chart = try LineChart.render(series, title: URL(fileURLWithPath: path).lastPathComponent, xLabel: "step",
                                          yLabel: tag.count == 1 ? tag[0] : "value", logY: logY)
-        try PNG.write(chart, to: URL(fileURLWithPath: output))
+        try PNG.write(chart, to: chartURL)
         print("wrote \(output): " + series.map { "\($0.name) (\($0.points.count) points)" }.joined(separator: ", "))
     }
 }
@@ -57,6 +59,7 @@ struct PlotSchedules: ParsableCommand {
     @Option(help: "Where to write the chart (PNG).") var output: String
 
     func run() throws {
+        let chartURL = try OutputLocation.file(output, option: "--output")
         var series: [LineChart.Series] = []
         for name in TrainConfig.betaSchedules {
             var process = TrainConfig.Scheduler()
@@ -74,7 +77,7 @@ struct PlotSchedules: ParsableCommand {
         }))
         let chart = try LineChart.render(series, title: "alphas_cumprod: how much of x0 is left at step t",
                                          xLabel: "t", yLabel: "alpha bar")
-        try PNG.write(chart, to: URL(fileURLWithPath: output))
+        try PNG.write(chart, to: chartURL)
         print("wrote \(output): " + series.map(\.name).joined(separator: ", "))
     }
 }

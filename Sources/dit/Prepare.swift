@@ -68,8 +68,6 @@ struct Prepare: ParsableCommand {
             throw DistributedError("rank \(env.rank) of \(env.worldSize): \(error)")
         }
         guard env.isMain else { return }
-        print("cached \(manifest.count) images with \(manifest.captionCount) captions (\(manifest.kind) "
-            + "\(manifest.sampleShape)\(manifest.flip ? ", and their mirror images" : "")) in \(output ?? c.data.cache)")
         if manifest.truncatedCaptions > 0 {
             print("\(manifest.truncatedCaptions) captions were longer than max_length \(manifest.maxLength) tokens and cut")
         }
@@ -78,5 +76,8 @@ struct Prepare: ParsableCommand {
             print("skipped \(manifest.skipped.count): " + reasons.joined(separator: ", ") + " (each in manifest.json)")
             for s in manifest.skipped.prefix(5) { print("  \(s)") }
         }
+        // Last, so the final line names what was written.
+        print("cached \(manifest.count) images with \(manifest.captionCount) captions (\(manifest.kind) "
+            + "\(manifest.sampleShape)\(manifest.flip ? ", and their mirror images" : "")) in \(output ?? c.data.cache)")
     }
 }

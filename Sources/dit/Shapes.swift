@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Course
 import Foundation
 
@@ -16,6 +17,7 @@ struct Shapes: ParsableCommand {
     var holdout: [String] = []
 
     func run() throws {
+        try OutputLocation.folder(output, option: "OUTPUT")
         let written = try ShapesDatasetWriter.write(to: URL(fileURLWithPath: output), count: count, seed: seed, side: size,
                                                     chinese: chinese, holdout: holdout)
         print("wrote \(written.count) images to \(output)" + (holdout.isEmpty ? "" : " (held out: \(holdout.joined(separator: ", ")))"))

@@ -16,6 +16,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the run's latest checkpoint (what a bare --resume means).") var resumeLatest = false
     @Option(help: "Fine-tune: start a new run from a checkpoint's weights (its EMA weights when it has them; a run directory means its latest checkpoint), with a fresh optimizer at step 0.")
     var initFrom: String?
+    @Flag(help: "Start a fresh run where one with checkpoints is (it moves aside to NAME.before-TIME, nothing is deleted), or resume from a checkpoint that is not the latest (the later ones move aside).")
+    var overwrite = false
+    @Option(help: "Override run.name: train (or resume) the run in OUTPUT_DIR/NAME instead.") var runName: String?
     @Option(help: "Override training.max_steps (for quick trials).") var maxSteps: Int?
     @Flag(help: "Measure instead of training: parameter counts, peak memory and time per step over a few steps; nothing is written.")
     var dryRun = false
@@ -35,6 +38,12 @@ struct Train: ParsableCommand {
     func train(_ env: DistributedEnvironment) throws {
         var c = try TrainConfig.load(URL(fileURLWithPath: config))
         if let maxSteps { c.training.maxSteps = maxSteps; c.training.numEpochs = nil }
+        if let runName {
+            guard TrainConfig.Run.isValidName(runName) else {
+                throw ValidationError("--run-name '\(runName)' cannot name a run directory (expected a non-empty name without '/')")
+            }
+            c.run.name = runName
+        }
         var from: URL?
         if let path = resume {
             from = URL(fileURLWithPath: path)
@@ -49,9 +58,18 @@ struct Train: ParsableCommand {
             initial = Checkpoint.resolve(URL(fileURLWithPath: initFrom))
             guard initial != nil else { throw FileError(path: initFrom, "--init-from: not a checkpoint, nor a run with one") }
         }
-        let trainer = try Trainer(config: c, resume: from, initFrom: initial, distributed: env)
+        // A dry run writes nothing, so it never needs --overwrite.
+        let trainer = try Trainer(config: c, resume: from, initFrom: initial, overwrite: overwrite || dryRun,
+                                  distributed: env)
         if let checkpointPause { trainer.checkpointHook = { Thread.sleep(forTimeInterval: checkpointPause) } }
         let say = { (line: String) in if env.isMain { print(line) } }
+        if let from, trainer.isFinished, !dryRun {
+            say("\(from.path) is already at step \(trainer.state.step) of \(trainer.totalSteps): nothing to train, "
+                + "nothing was written. To train further, raise --max-steps (or training.max_steps / num_epochs in the "
+                + "config) and resume again.")
+            return
+        }
+        trainer.warnings.forEach { say("warning: \($0)") }
         if dryRun {
             say("dry run of \(c.run.name): batch \(c.training.batchSize) × accumulation \(c.training.gradientAccumulationSteps), "
                 + "\(c.training.mixedPrecision.rawValue) mixed precision, \(c.data.imageSize) px; nothing is written")
@@ -76,7 +94,6 @@ struct Train: ParsableCommand {
             say(stopped.description)
             throw ExitCode(130)  // as a shell reports a Ctrl-C
         }
-        say(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
         // The allocator's own high-water marks (what the caching allocator held from the device, and what tensors
         // used), which benchmarks/seed_run.py checks against a card's budget.
         let device = env.device(for: c.run.device)
@@ -85,5 +102,7 @@ struct Train: ParsableCommand {
                        Double(memory.peakReserved) / 1_048_576, Double(memory.peakAllocated) / 1_048_576,
                        device.description))
         }
+        // Last, so the final line names what was written.
+        say(String(format: "done: final loss %.4f; run in %@", loss, trainer.runDirectory.path))
     }
 }

@@ -478,7 +478,9 @@ struct ObjectiveTests {
         usleep(200_000)
         #expect(kill(zombie, 0) == 0 && !RunLock.isRunning(zombie))
         try "\(zombie) \(ProcessInfo.processInfo.hostName)".write(to: lock, atomically: true, encoding: .utf8)
-        let again = try Trainer(config: config)
+        var longer = config
+        longer.training.maxSteps = 2
+        let again = try Trainer(config: longer, resume: Checkpoint.latest(in: config.run.checkpointsDirectory))
         again.quiet = true
         try again.train()
         var status: Int32 = 0

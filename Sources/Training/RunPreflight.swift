@@ -1,0 +1,163 @@
+import Core
+import Foundation
+import Models
+import Recipe
+import Torch
+
+/// Everything a run will need, checked before any data or model loads and reported together: the device, the cache
+/// and its agreement with the config, the VAE and the text encoder the sample grids and `dit generate` load, a place
+/// to write the run, and a schedule that makes sense. What would fail later (at the first sample grid, two hours in)
+/// is an error now; what only looks wrong is a warning, printed before training.
+public struct RunPreflight {
+    /// What stops the run, each naming the key or path and the fix.
+    public private(set) var problems: [Error] = []
+    /// What the run survives but the learner should know.
+    public private(set) var warnings: [String] = []
+    /// The cache's manifest, when it could be read.
+    public private(set) var manifest: CacheManifest?
+
+    public init(config c: TrainConfig, device: Device, worldSize: Int = 1) {
+        do { try DevicePreflight.check(device) } catch { problems.append(error) }
+        checkCache(c)
+        checkVAE(c)
+        checkTextEncoder(c)
+        if let why = OutputLocation.problemCreating(c.run.directory) {
+            problems.append(ConfigError(file: c.run.directory.path, key: "run.output_dir", "cannot write the run here: \(why)"))
+        }
+        if let manifest { checkSchedule(c, count: manifest.count, worldSize: worldSize) }
+    }
+
+    /// Throws the one problem as it is, or every problem in one error.
+    public func requireNoProblems() throws {
+        if problems.count == 1 { throw problems[0] }
+        guard problems.isEmpty else {
+            throw TrainingError("the run cannot start; \(problems.count) problems were found before the first step:\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+    }
+
+    private mutating func checkCache(_ c: TrainConfig) {
+        let url = URL(fileURLWithPath: c.data.cache).appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            problems.append(ConfigError(file: c.data.cache, key: "data.cache", "no cache here (no manifest.json): run "
+                + "`dit prepare --config …` first, or point data.cache at the folder it wrote"))
+            return
+        }
+        // The files besides the shards that the run reads (its tokenizer is also copied into the run).
+        for name in ["tokenizer.json", "captions.jsonl", "empty_caption.safetensors"]
+        where !FileManager.default.fileExists(atPath: URL(fileURLWithPath: c.data.cache).appendingPathComponent(name).path) {
+            problems.append(FileError(path: c.data.cache, "data.cache: the cache has no \(name) (an unfinished or "
+                + "damaged cache): run `dit prepare` again"))
+        }
+        do {
+            let m = try JSONDecoder().decode(CacheManifest.self, from: data)
+            manifest = m
+            try Self.check(c, m)
+        } catch let error as ConfigError {
+            problems.append(error)
+        } catch {
+            problems.append(FileError(path: url.path, "not a DiTKit cache manifest: \(error)"))
+        }
+    }
+
+    private mutating func checkVAE(_ c: TrainConfig) {
+        guard let vae = c.vae else { return }
+        let dir = URL(fileURLWithPath: vae.path)
+        if let why = ModelDirectory.problem(dir, weightsName: AutoencoderKL.weightsName) {
+            problems.append(ConfigError(file: vae.path, key: "vae.path", "\(why) (expected a diffusers AutoencoderKL "
+                + "folder such as models/sd-vae-ft-mse)"))
+            return
+        }
+        do {
+            try c.checkLatentSize(vae: try AutoencoderKLConfig(contentsOf: dir.appendingPathComponent("config.json")),
+                                  file: vae.path)
+        } catch { problems.append(error) }
+    }
+
+    /// A frozen encoder is not needed for the training steps (the cache holds its features), but every sample grid
+    /// and `dit generate` encodes prompts with it: a wrong path would surface only at the first grid.
+    private mutating func checkTextEncoder(_ c: TrainConfig) {
+        guard let path = c.textEncoder.path else { return }
+        let dir = URL(fileURLWithPath: path)
+        if let why = ModelDirectory.problem(dir, weightsName: TextEncoderWeights.weightsName) {
+            problems.append(ConfigError(file: path, key: "text_encoder.path", "\(why) (the run's sample grids and "
+                + "`dit generate` encode prompts with this \(c.textEncoder.type.rawValue) encoder)"))
+            return
+        }
+        do {
+            let width = try Components.textEncoderWidth(c.textEncoder.type, in: dir)
+            if let cached = manifest?.textEmbeddingDim, cached != width {
+                problems.append(ConfigError(file: path, key: "text_encoder.path", "this encoder's features are \(width) "
+                    + "wide, the cache's are \(cached): not the encoder the cache was prepared with"))
+            }
+        } catch { problems.append(error) }
+    }
+
+    /// Optimizer steps of a run over `count` images: max_steps, or num_epochs × full optimizer steps per epoch.
+    public static func totalSteps(_ c: TrainConfig, count: Int) -> Int {
+        let stepsPerEpoch = max(1, count / c.training.effectiveBatchSize)
+        return c.training.maxSteps ?? (c.training.numEpochs ?? 1) * stepsPerEpoch
+    }
+
+    private mutating func checkSchedule(_ c: TrainConfig, count: Int, worldSize: Int) {
+        let t = c.training, o = c.optimizer, r = c.run
+        let total = Self.totalSteps(c, count: count)
+        let steps = t.maxSteps != nil ? "the run's \(total) steps"
+            : "the run's \(total) steps (num_epochs \(t.numEpochs ?? 1) × \(max(1, count / t.effectiveBatchSize)) per epoch)"
+        if count < t.batchSize {
+            if worldSize > 1 && count % worldSize != 0 {
+                problems.append(ConfigError(file: c.data.cache, key: "training.batch_size", "the cache holds \(count) "
+                    + "images, fewer than one batch (\(t.batchSize)), and they do not split evenly over \(worldSize) processes"))
+            } else {
+                warnings.append("the cache holds \(count) images, fewer than one batch (training.batch_size \(t.batchSize)): "
+                    + "every micro-batch is all \(count) of them")
+            }
+        } else if count < t.effectiveBatchSize {
+            warnings.append("the cache holds \(count) images, fewer than one optimizer step draws (batch_size "
+                + "\(t.batchSize) × gradient_accumulation_steps \(t.gradientAccumulationSteps)): images repeat within a step")
+        }
+        if o.warmupSteps > 0 && o.lrSchedule == "constant" {
+            warnings.append("optimizer.warmup_steps \(o.warmupSteps) has no effect: lr_schedule constant has no warm-up "
+                + "(as in diffusers); use constant_with_warmup")
+        } else if o.warmupSteps >= total && o.warmupSteps > 0 {
+            warnings.append("optimizer.warmup_steps \(o.warmupSteps) ≥ \(steps): the learning rate never leaves warm-up "
+                + String(format: "(it ends at %.0f%% of learning_rate)", 100 * Double(total) / Double(o.warmupSteps))
+                + "; lower warmup_steps (a few percent of the steps is usual) or train longer")
+        }
+        if r.checkpointEvery > total {
+            warnings.append("run.checkpoint_every \(r.checkpointEvery) is beyond the last step (\(total)): the only "
+                + "checkpoint is the final one (Ctrl-C still writes one)")
+        }
+        if r.sampleEvery > total && !r.samplePrompts.isEmpty {
+            warnings.append("run.sample_every \(r.sampleEvery) is beyond the last step (\(total)): the only sample grid "
+                + "is the final one")
+        }
+    }
+
+    /// The cache agrees with the config: what `dit prepare` baked in (size, shape, captions, augmentations, features).
+    static func check(_ c: TrainConfig, _ m: CacheManifest) throws {
+        let cache = c.data.cache + "/manifest.json"
+        guard m.imageSize == c.data.imageSize else {
+            throw ConfigError(file: cache, key: "image_size", "the cache holds \(m.imageSize)-pixel images, the config says data.image_size \(c.data.imageSize)")
+        }
+        guard m.sampleShape.count == 3, m.sampleShape[0] == c.model.inChannels, m.sampleShape[1] == c.model.sampleSize else {
+            throw ConfigError(file: cache, key: "sample_shape", "samples are \(m.sampleShape), the model expects [\(c.model.inChannels), \(c.model.sampleSize), \(c.model.sampleSize)]")
+        }
+        guard (c.vae != nil) == (m.kind == "latents") else {
+            throw ConfigError(file: cache, key: "kind", "the cache holds \(m.kind), but the config \(c.vae == nil ? "has no vae" : "uses a vae")")
+        }
+        guard m.maxLength == c.textEncoder.maxLength else {
+            throw ConfigError(file: cache, key: "max_length", "captions were tokenized to \(m.maxLength), text_encoder.max_length is \(c.textEncoder.maxLength)")
+        }
+        // Augmentations and frozen features are baked into the cache: a config that disagrees needs a new prepare.
+        guard m.flip == c.data.randomFlip, m.crops == c.data.randomCrops else {
+            throw ConfigError(file: cache, key: "views", "the cache holds flip \(m.flip) and \(m.crops) random crops, the "
+                + "config says random_flip \(c.data.randomFlip) and random_crops \(c.data.randomCrops): run `dit prepare` again")
+        }
+        guard (m.textEmbeddingDim != nil) == (c.textEncoder.path != nil) else {
+            throw ConfigError(file: cache, key: "text_embedding_dim", m.textEmbeddingDim == nil
+                ? "the cache has no text features, but text_encoder.path names a frozen encoder: run `dit prepare` again"
+                : "the cache holds frozen text features, but the config trains a new text encoder: run `dit prepare` again")
+        }
+    }
+}
