@@ -11,7 +11,7 @@ public enum OutputLocation {
         let url = URL(fileURLWithPath: path)
         var isFolder: ObjCBool = false
         if path.hasSuffix("/") || (FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) && isFolder.boolValue) {
-            throw FileError(path: path, "\(option) names a folder; give a file name (e.g. \(url.appendingPathComponent("out.png").path))")
+            throw FileError(path: path, "\(option) names a folder; give the name of a file (in it or elsewhere)")
         }
         try folder(url.deletingLastPathComponent().path, option: option)
         if FileManager.default.fileExists(atPath: url.path), access(url.path, W_OK) != 0 {

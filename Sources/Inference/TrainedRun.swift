@@ -40,6 +40,20 @@ public struct TrainedRun {
         try models.to(device)
     }
 
+    /// Where to load the run at `path` when no device is asked for: the device it trained on when that works here,
+    /// else the CPU. `note` says what was chosen and why (nil when the run trained on the CPU).
+    public static func defaultDevice(for path: URL) -> (device: Device, note: String?) {
+        guard let checkpoint = Checkpoint.resolve(path),
+              let config = try? TrainConfig.ofRun(checkpoint.deletingLastPathComponent().deletingLastPathComponent()),
+              config.run.device != .cpu else { return (.cpu, nil) }
+        do {
+            try DevicePreflight.check(config.run.device)
+            return (config.run.device, "device: \(config.run.device), the one the run trained on (--device to choose)")
+        } catch {
+            return (.cpu, "device: cpu; the run trained on \(config.run.device), which cannot be used here (\(error))")
+        }
+    }
+
     public var pipeline: TextToImagePipeline {
         TextToImagePipeline(transformer: models.transformer, textEncoder: models.textEncoder ?? frozenEncoder,
                             tokenizer: tokenizer, maxLength: config.textEncoder.maxLength, vae: vae, device: device)

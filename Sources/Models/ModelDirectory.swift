@@ -34,7 +34,8 @@ public enum ModelDirectory {
 
     /// What keeps `directory` from loading as a model whose weights are `weightsName`, checked without reading the
     /// weights: nil when it has a config.json and the weights (one file or an index of shards).
-    public static func problem(_ directory: URL, weightsName: String) -> String? {
+    /// `weightsName` nil: only the config.json is needed (a dry run shapes its data from it).
+    public static func problem(_ directory: URL, weightsName: String?) -> String? {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder) else {
             return "no such directory"
@@ -43,6 +44,7 @@ public enum ModelDirectory {
         guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("config.json").path) else {
             return "no config.json: not a model directory"
         }
+        guard let weightsName else { return nil }
         let has = { (name: String) in FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) }
         guard has(weightsName) || has(weightsName + ".index.json") else {
             return "no \(weightsName) (nor \(weightsName).index.json): the weights are missing"

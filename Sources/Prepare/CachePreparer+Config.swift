@@ -38,7 +38,8 @@ extension CachePreparer {
         options.afterShard = afterShard
         options.flip = c.data.randomFlip
         options.crops = c.data.randomCrops
-        options.modelIdentity = [c.vae?.path, c.textEncoder.path].map { $0.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-" }
+        let vaeDirectory = try c.vaeDirectory(), encoderDirectory = try c.textEncoderDirectory()
+        options.modelIdentity = [vaeDirectory, encoderDirectory].map { $0?.standardizedFileURL.path ?? "-" }
             .joined(separator: " ")
         let out = output ?? URL(fileURLWithPath: c.data.cache)
         // The cache's folder is made ready before the VAE and encoder load and the first image is encoded.
@@ -47,7 +48,7 @@ extension CachePreparer {
         if let vae = frozen.vae, let path = c.vae?.path { try c.checkLatentSize(vae: vae.config, file: path) }
         options.vae = frozen.vae
         options.textEncoder = frozen.textEncoder
-        options.tokenizer = c.textEncoder.path.map { URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json") }
+        options.tokenizer = encoderDirectory?.appendingPathComponent("tokenizer.json")
         switch source {
         case let .imageFolder(dir, imageColumn, captionColumn):
             let folder = try ImageFolder(directory: dir, imageColumn: imageColumn, captionColumn: captionColumn)

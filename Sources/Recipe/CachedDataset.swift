@@ -38,8 +38,11 @@ public struct CachedDataset {
     /// The empty caption's ids, mask and (with a frozen encoder) features, [1, L] and [1, L, D].
     public let emptyCaption: CaptionTensors
     public var count: Int { manifest.count }
+    /// Random tensors of a cache's shapes (`synthetic`), for a dry run before any data is prepared.
+    public let isSynthetic: Bool
 
     public init(directory: URL) throws {
+        isSynthetic = false
         self.directory = directory
         let manifestURL = directory.appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
@@ -92,10 +95,39 @@ public struct CachedDataset {
 
     public var tokenizerURL: URL { directory.appendingPathComponent("tokenizer.json") }
 
+    /// A stand-in for the cache `manifest` describes, `manifest.count` images of random samples and captions:
+    /// what `dit train --dry-run` measures with before anything is downloaded or prepared. `textWidth` is the frozen
+    /// encoder's feature width (nil: the encoder trains with the DiT, from token ids of `tokenizer`).
+    public init(synthetic manifest: CacheManifest, tokenizer: Tokenizer, textWidth: Int?) throws {
+        isSynthetic = true
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        directory = URL(fileURLWithPath: "/dev/null/synthetic-cache")
+        let n = manifest.count, length = manifest.maxLength
+        let g = try Generator(seed: 0)
+        if manifest.kind == "latents" {
+            samples = try Tensor.randn([n] + manifest.sampleShape, generator: g).to(.float16)
+            latentLogvar = try Tensor.full([n] + manifest.sampleShape, -10, dtype: .float16)
+        } else {
+            samples = try (Tensor.rand([n] + manifest.sampleShape, generator: g) * 255).to(.uint8)
+            latentLogvar = nil
+        }
+        views = [(samples, latentLogvar)]
+        inputIds = try Tensor.randint(0, max(1, tokenizer.vocabSize), [n, length], generator: g)
+        attentionMask = try Tensor.ones([n, length], dtype: .int64)
+        textEmbeddings = try textWidth.map { try Tensor.randn([n, length, $0], generator: g).to(.float16) }
+        captionCount = try Tensor.ones([n], dtype: .int64)
+        captionStart = try Tensor.arange(0, Double(n))
+        emptyCaption = CaptionTensors(ids: try inputIds.slice(dim: 0, start: 0, end: 1),
+                                      mask: try attentionMask.slice(dim: 0, start: 0, end: 1),
+                                      text: try textEmbeddings?.slice(dim: 0, start: 0, end: 1).to(.float32))
+    }
+
     /// What the cache holds, wherever it lies: a fingerprint of its captions file (every image's file name and
     /// captions, in cache order) and of its samples' kind and shape. A resume compares it with the checkpoint's, so a
     /// run goes on with the data it started with even when data.cache is spelled differently or was moved.
     public func identity() throws -> String {
+        if isSynthetic { return "synthetic" }
         let captions = try String(contentsOf: directory.appendingPathComponent("captions.jsonl"), encoding: .utf8)
         return fnv1a64("\(manifest.kind) \(manifest.sampleShape) \(manifest.count) \(manifest.views)\n" + captions)
     }

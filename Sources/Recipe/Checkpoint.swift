@@ -73,9 +73,11 @@ public enum Checkpoint {
             throw error
         }
         // keep_last prunes only this run's own earlier checkpoints (same architecture hash, `runHashes` adding the
-        // older spellings a resumed run may carry): never another run's, never a later one.
+        // older spellings a resumed run may carry, and the same data): never another run's, never a later one.
         let ours = list(folder).filter { c in
-            c.step <= step && (Checkpoint.state(of: c.url).map { runHashes.union([state.configHash]).contains($0.configHash) } ?? false)
+            guard c.step <= step, let other = Checkpoint.state(of: c.url) else { return false }
+            let sameData = other.cacheIdentity == nil || state.cacheIdentity == nil || other.cacheIdentity == state.cacheIdentity
+            return sameData && runHashes.union([state.configHash]).contains(other.configHash)
         }
         for stale in ours.dropLast(max(1, keepLast)) { try? FileManager.default.removeItem(at: stale.url) }
         return final

@@ -33,10 +33,8 @@ public enum Components {
 
     /// The VAE and the frozen text encoder `c` names, on `device` (the VAE in `vaeDType`).
     public static func frozenParts(_ c: TrainConfig, device: Device, vaeDType: DType = .float32) throws -> FrozenParts {
-        let vae = try c.vae.map { try AutoencoderKL.load(from: URL(fileURLWithPath: $0.path), device: device, dtype: vaeDType) }
-        let encoder = try c.textEncoder.path.map {
-            try textEncoder(c.textEncoder.type, from: URL(fileURLWithPath: $0), device: device)
-        }
+        let vae = try c.vaeDirectory().map { try AutoencoderKL.load(from: $0, device: device, dtype: vaeDType) }
+        let encoder = try c.textEncoderDirectory().map { try textEncoder(c.textEncoder.type, from: $0, device: device) }
         return FrozenParts(vae: vae, textEncoder: encoder)
     }
 

@@ -36,7 +36,9 @@ public final class DiffusionModels: Module {
         } else if let cachedTextDim {
             pixArt.captionChannels = cachedTextDim
         }
-        self.init(transformer: try PixArtTransformer2DModel(pixArt), textEncoder: textEncoder)
+        let transformer = try PixArtTransformer2DModel(pixArt)
+        try transformer.initialize(config.training.initialization)
+        self.init(transformer: transformer, textEncoder: textEncoder)
     }
 
     /// Caption features for the DiT: the jointly trained encoder's last hidden state, or cached frozen features.

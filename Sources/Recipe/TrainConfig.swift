@@ -191,10 +191,14 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var numEpochs: Int? = nil
         /// YAML 1.1 reads an unquoted `no` as false, which means "no" here.
         public var mixedPrecision = MixedPrecision.no
+        /// How a new DiT's weights start (not a resumed or fine-tuned one): PyTorch's layer defaults or PixArt-α's.
+        /// Not part of the architecture hash: a checkpoint's weights replace it.
+        public var initialization = Initialization.pytorch
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
             case batchSize = "batch_size", gradientAccumulationSteps = "gradient_accumulation_steps"
             case maxSteps = "max_steps", numEpochs = "num_epochs", mixedPrecision = "mixed_precision"
+            case initialization
         }
 
         /// Samples per optimizer step.
@@ -226,6 +230,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     public enum MixedPrecision: String, ConfigChoice { case no, bf16, fp16 }
+    public typealias Initialization = PixArtTransformer2DModel.Initialization
     public static let betaSchedules = ["linear", "scaled_linear", "squaredcos_cap_v2"]
     public static let lrSchedules = ["constant", "constant_with_warmup", "linear", "cosine"]
 }

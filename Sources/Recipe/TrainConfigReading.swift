@@ -153,6 +153,22 @@ extension TrainConfig {
     /// written count. A resume accepts either.
     public var legacyArchitectureHash: String { hashOfArchitecture }
 
+    /// The legacy hashes this config may have had as first written: paths as they stand, and with absolute paths
+    /// under each of `bases` written relative to it again (a run's config.yaml records them resolved).
+    public func legacyArchitectureHashes(relativeTo bases: [URL]) -> Set<String> {
+        var hashes: Set<String> = [legacyArchitectureHash]
+        for base in bases {
+            let prefix = base.standardizedFileURL.path + "/"
+            func relative(_ path: String) -> String { path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path }
+            var c = self
+            c.data.cache = relative(data.cache)
+            c.vae?.path = relative(vae?.path ?? "")
+            c.textEncoder.path = textEncoder.path.map(relative)
+            hashes.insert(c.legacyArchitectureHash)
+        }
+        return hashes
+    }
+
     private var hashOfArchitecture: String {
         struct Architecture: Encodable {
             let data: Data, model: Model, textEncoder: TextEncoder, vae: VAE?, scheduler: Scheduler

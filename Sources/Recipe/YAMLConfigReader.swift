@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Models
 import Yams
 
 // Reading a training config through Yams' Codable decoder without stopping at the first mistake. Each section is a
@@ -10,6 +11,8 @@ import Yams
 
 /// A YAML choice (objective, sampler, ...): a value outside the cases is an error that lists them.
 public protocol ConfigChoice: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
+
+extension PixArtTransformer2DModel.Initialization: ConfigChoice {}
 
 extension ConfigChoice {
     public init(from decoder: Decoder) throws {

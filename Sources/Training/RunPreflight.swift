@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Models
 import Recipe
+import Tokenizers
 import Torch
 
 /// Everything a run will need, checked before any data or model loads and reported together: the device, the cache
@@ -16,15 +17,57 @@ public struct RunPreflight {
     /// The cache's manifest, when it could be read.
     public private(set) var manifest: CacheManifest?
 
-    public init(config c: TrainConfig, device: Device, worldSize: Int = 1) {
+    /// A dry run (`dryRun`) writes nothing and needs neither a cache nor weights: without a cache it measures random
+    /// data of the cache's shapes (`syntheticCache`), and a model directory needs only its config.json.
+    public private(set) var syntheticCache: CachedDataset?
+    private let dryRun: Bool
+
+    public init(config c: TrainConfig, device: Device, worldSize: Int = 1, dryRun: Bool = false) {
+        self.dryRun = dryRun
         do { try DevicePreflight.check(device) } catch { problems.append(error) }
-        checkCache(c)
+        if c.training.batchSize % worldSize != 0 {
+            problems.append(ConfigError(file: "config", key: "training.batch_size", "the global batch "
+                + "\(c.training.batchSize) does not split evenly over \(worldSize) processes"))
+        }
+        let hasCache = FileManager.default.fileExists(atPath: URL(fileURLWithPath: c.data.cache)
+            .appendingPathComponent("manifest.json").path)
+        if hasCache || !dryRun { checkCache(c) }
+        var textWidth: Int?
         checkVAE(c)
-        checkTextEncoder(c)
-        if let why = OutputLocation.problemCreating(c.run.directory) {
+        checkTextEncoder(c, width: &textWidth)
+        if !dryRun, let why = OutputLocation.problemCreating(c.run.directory) {
             problems.append(ConfigError(file: c.run.directory.path, key: "run.output_dir", "cannot write the run here: \(why)"))
         }
-        if let manifest { checkSchedule(c, count: manifest.count, worldSize: worldSize) }
+        if !hasCache && dryRun && problems.isEmpty {
+            do {
+                syntheticCache = try Self.synthetic(c, textWidth: textWidth)
+                manifest = syntheticCache?.manifest
+                warnings.append("no cache at data.cache \(c.data.cache): the dry run measures random data of the "
+                    + "cache's shapes (\(syntheticCache!.manifest.kind) \(syntheticCache!.manifest.sampleShape)"
+                    + (textWidth.map { ", text features \(c.textEncoder.maxLength) × \($0)" } ?? "") + ")")
+            } catch { problems.append(error) }
+        }
+        if let manifest, !dryRun || hasCache { checkSchedule(c, count: manifest.count, worldSize: worldSize) }
+    }
+
+    /// Random tensors shaped as `dit prepare` would cache them for `c`: one optimizer step's worth of images.
+    static func synthetic(_ c: TrainConfig, textWidth: Int?) throws -> CachedDataset {
+        var m = CacheManifest()
+        m.kind = c.vae == nil ? "pixels" : "latents"
+        m.imageSize = c.data.imageSize
+        m.sampleShape = [c.model.inChannels, c.model.sampleSize, c.model.sampleSize]
+        m.count = max(c.training.batchSize, c.training.effectiveBatchSize)
+        m.captionCount = m.count
+        m.maxLength = c.textEncoder.maxLength
+        m.textEmbeddingDim = textWidth
+        (m.flip, m.crops) = (c.data.randomFlip, c.data.randomCrops)
+        m.source = "synthetic (dit train --dry-run without a cache)"
+        // The encoder's own tokenizer when its folder has one; else a vocabulary of the sample prompts' words.
+        let own = try c.textEncoderDirectory()?.appendingPathComponent("tokenizer.json")
+        let tokenizer = try own.flatMap { FileManager.default.fileExists(atPath: $0.path) ? try Tokenizer(contentsOf: $0) : nil }
+            ?? Tokenizer(json: Data(CaptionVocabulary.tokenizerJSON(captions: c.run.samplePrompts + ["a"]).utf8),
+                         source: "the dry run's stand-in vocabulary")
+        return try CachedDataset(synthetic: m, tokenizer: tokenizer, textWidth: textWidth)
     }
 
     /// Throws the one problem as it is, or every problem in one error.
@@ -62,8 +105,9 @@ public struct RunPreflight {
 
     private mutating func checkVAE(_ c: TrainConfig) {
         guard let vae = c.vae else { return }
-        let dir = URL(fileURLWithPath: vae.path)
-        if let why = ModelDirectory.problem(dir, weightsName: AutoencoderKL.weightsName) {
+        let dir: URL
+        do { dir = try ModelLocation.resolve(vae.path, key: "vae.path") } catch { problems.append(error); return }
+        if let why = ModelDirectory.problem(dir, weightsName: dryRun ? nil : AutoencoderKL.weightsName) {
             problems.append(ConfigError(file: vae.path, key: "vae.path", "\(why) (expected a diffusers AutoencoderKL "
                 + "folder such as models/sd-vae-ft-mse)"))
             return
@@ -76,16 +120,18 @@ public struct RunPreflight {
 
     /// A frozen encoder is not needed for the training steps (the cache holds its features), but every sample grid
     /// and `dit generate` encodes prompts with it: a wrong path would surface only at the first grid.
-    private mutating func checkTextEncoder(_ c: TrainConfig) {
+    private mutating func checkTextEncoder(_ c: TrainConfig, width found: inout Int?) {
         guard let path = c.textEncoder.path else { return }
-        let dir = URL(fileURLWithPath: path)
-        if let why = ModelDirectory.problem(dir, weightsName: TextEncoderWeights.weightsName) {
+        let dir: URL
+        do { dir = try ModelLocation.resolve(path, key: "text_encoder.path") } catch { problems.append(error); return }
+        if let why = ModelDirectory.problem(dir, weightsName: dryRun ? nil : TextEncoderWeights.weightsName) {
             problems.append(ConfigError(file: path, key: "text_encoder.path", "\(why) (the run's sample grids and "
                 + "`dit generate` encode prompts with this \(c.textEncoder.type.rawValue) encoder)"))
             return
         }
         do {
             let width = try Components.textEncoderWidth(c.textEncoder.type, in: dir)
+            found = width
             if let cached = manifest?.textEmbeddingDim, cached != width {
                 problems.append(ConfigError(file: path, key: "text_encoder.path", "this encoder's features are \(width) "
                     + "wide, the cache's are \(cached): not the encoder the cache was prepared with"))

@@ -21,32 +21,42 @@ public struct RunProtection: Sendable {
         let checkpoints = Checkpoint.list(runDirectory.appendingPathComponent("checkpoints"))
         let names = { (list: [(step: Int, url: URL)]) in list.map { $0.url.lastPathComponent }.joined(separator: ", ") }
         let stamp = Self.stamp(now)
-        guard let resume else {
-            guard let latest = checkpoints.last else { move = nil; return }
-            let aside = Self.freeName(runDirectory.deletingLastPathComponent()
-                .appendingPathComponent("\(runDirectory.lastPathComponent).before-\(stamp)"))
+        let aside = Self.freeName(runDirectory.deletingLastPathComponent()
+            .appendingPathComponent("\(runDirectory.lastPathComponent).before-\(stamp)"))
+        // A resume from another run's checkpoint starts this folder afresh, as far as its checkpoints are concerned.
+        let ownCheckpoints = runDirectory.appendingPathComponent("checkpoints").standardizedFileURL.path
+        let fromElsewhere = resume.map { $0.standardizedFileURL.deletingLastPathComponent().path != ownCheckpoints } ?? true
+        if fromElsewhere {
+            guard let latest = checkpoints.last else {
+                // No checkpoints: nothing is replaced, but --overwrite also moves an earlier run's logs and grids aside.
+                let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: runDirectory.path)) ?? [])
+                    .filter { !$0.hasPrefix(".") }
+                move = overwrite && !leftovers.isEmpty ? .run(from: runDirectory, to: aside) : nil
+                return
+            }
             guard overwrite else {
                 throw TrainingError("\(runDirectory.path) already holds a trained run (checkpoints \(names(checkpoints))): "
-                    + "a fresh `dit train` there would replace it, so nothing was started. Continue it with --resume "
-                    + "(from \(latest.url.lastPathComponent)), give the new run another name (--run-name NAME, or run.name in the "
-                    + "config), or add --overwrite to "
-                    + "move the old run aside to \(aside.path) (nothing is deleted).")
+                    + (resume.map { "training on from \($0.path) there" } ?? "a fresh `dit train` there")
+                    + " would replace it, so nothing was started. Continue it with --resume (from "
+                    + "\(latest.url.lastPathComponent)), give the new run another name (--run-name NAME, or run.name in the "
+                    + "config), or add --overwrite to move the old run aside to \(aside.path) (nothing is deleted).")
             }
             move = .run(from: runDirectory, to: aside)
             return
         }
+        guard let resume else { move = nil; return }
         // Checkpoints of this run beyond the one resumed from: training on would interleave with them.
         let resumedStep = Checkpoint.state(of: resume)?.step ?? Int.max
-        let later = checkpoints.filter { $0.step > resumedStep && $0.url.standardizedFileURL != resume.standardizedFileURL }
-        guard !later.isEmpty else { move = nil; return }
-        let aside = Self.freeName(runDirectory.appendingPathComponent("checkpoints.after-step-\(resumedStep)-\(stamp)"))
+        let newer = checkpoints.filter { $0.step > resumedStep && $0.url.standardizedFileURL != resume.standardizedFileURL }
+        guard !newer.isEmpty else { move = nil; return }
+        let later = Self.freeName(runDirectory.appendingPathComponent("checkpoints.after-step-\(resumedStep)-\(stamp)"))
         guard overwrite else {
             throw TrainingError("\(resume.path) is not the latest checkpoint of \(runDirectory.path): "
-                + "\(names(later)) came later, and training on from step \(resumedStep) would mix with them, so nothing "
+                + "\(names(newer)) came later, and training on from step \(resumedStep) would mix with them, so nothing "
                 + "was started. Resume from the latest with a bare --resume, or, to go on from step \(resumedStep) "
-                + "anyway, add --overwrite: the later checkpoints move to \(aside.path) (nothing is deleted).")
+                + "anyway, add --overwrite: the later checkpoints move to \(later.path) (nothing is deleted).")
         }
-        move = .checkpoints(later.map(\.url), to: aside)
+        move = .checkpoints(newer.map(\.url), to: later)
     }
 
     /// Carries out the move; returns a line that says what went where.

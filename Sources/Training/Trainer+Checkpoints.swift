@@ -48,6 +48,12 @@ extension Trainer {
         return Int64(max(min(remaining, 1), peak - existing)) * checkpointBytes
     }
 
+    /// The hashes older checkpoints of this run may carry (paths as first written), for restore and keep_last.
+    var legacyHashes: Set<String> {
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        return config.legacyArchitectureHashes(relativeTo: [cwd, runDirectory.deletingLastPathComponent().deletingLastPathComponent()])
+    }
+
     @discardableResult
     public func saveCheckpoint() throws -> URL {
         var s = state
@@ -59,14 +65,14 @@ extension Trainer {
         return try Checkpoint.save(to: checkpointsDirectory, step: state.step,
                                    model: Dictionary(models.stateDict(), uniquingKeysWith: { a, _ in a }),
                                    ema: ema?.stateDict(), optimizer: optimizer.stateDict(), state: s,
-                                   keepLast: config.run.keepLast, runHashes: [config.legacyArchitectureHash],
+                                   keepLast: config.run.keepLast, runHashes: legacyHashes,
                                    afterModelWritten: checkpointHook)
     }
 
     func restore(from url: URL) throws {
         let loaded = try Checkpoint.load(url)
         // Checkpoints written before paths were left out of the hash carry the hash with paths as written.
-        guard [config.architectureHash, config.legacyArchitectureHash].contains(loaded.state.configHash) else {
+        guard legacyHashes.union([config.architectureHash]).contains(loaded.state.configHash) else {
             throw ConfigError(file: url.path, key: "config_hash",
                               "the checkpoint was trained with another model, data or noise setup (hash \(loaded.state.configHash), "
                                 + "this config \(config.architectureHash)); only run, optimizer and training settings may change on resume")

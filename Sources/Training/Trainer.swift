@@ -44,8 +44,10 @@ public final class Trainer {
     public var quiet = false
     /// What the preflight found worth saying before training (a warm-up longer than the run, ...).
     public let warnings: [String]
-    /// What has to move aside before this run writes (an earlier run, later checkpoints), decided at init.
-    let protection: RunProtection
+    /// What has to move aside before this run writes (an earlier run, later checkpoints): decided at init, decided
+    /// again by the first `train()` just before it writes, then done (nil).
+    var protection: RunProtection?
+    let resumedFrom: URL?, overwrite: Bool
     /// Whether the run has reached its last step (a resumed finished run: `train()` then writes nothing).
     public var isFinished: Bool { state.step >= totalSteps }
     public let distributed: DistributedEnvironment
@@ -60,31 +62,35 @@ public final class Trainer {
     /// optimizer, any data — from a checkpoint's weights (its EMA weights when it has them): fine-tuning.
     /// `overwrite` lets a fresh run start where checkpoints are (the old run moves aside) and a resume go on from
     /// a checkpoint that is not the latest (the later ones move aside); see `RunProtection`.
+    ///
+    /// `dryRun`: a trainer for `dryRun(steps:)`, which writes nothing: no run protection, and without a cache it
+    /// trains on random tensors of the cache's shapes, which the config and the model directories' config.json files
+    /// decide (the memory report before anything is downloaded).
     public init(config: TrainConfig, resume: URL? = nil, initFrom: URL? = nil, overwrite: Bool = false,
-                distributed: DistributedEnvironment = .single) throws {
+                dryRun: Bool = false, distributed: DistributedEnvironment = .single) throws {
         self.config = config
         self.distributed = distributed
+        (resumedFrom, self.overwrite) = (resume, overwrite)
+        if let initFrom, resume != nil {
+            throw ConfigError(file: initFrom.path, "--init-from starts a new run and --resume continues one: give one of them")
+        }
         device = distributed.device(for: config.run.device)
         // A run already trained here is never replaced by accident: decided before anything loads.
-        protection = try RunProtection(runDirectory: config.run.directory, resume: resume, overwrite: overwrite)
+        protection = dryRun ? nil
+            : try RunProtection(runDirectory: config.run.directory, resume: resume, overwrite: overwrite)
         // The device, the cache, the VAE, the text encoder, the run's folder and the schedule, all at once, before
         // the data or a model is loaded.
-        let preflight = RunPreflight(config: config, device: device, worldSize: distributed.worldSize)
+        let preflight = RunPreflight(config: config, device: device, worldSize: distributed.worldSize, dryRun: dryRun)
         try preflight.requireNoProblems()
         warnings = preflight.warnings
-        let batch = config.training.batchSize
-        guard batch % distributed.worldSize == 0 else {
-            throw ConfigError(file: "config", key: "training.batch_size",
-                              "the global batch \(batch) does not split evenly over \(distributed.worldSize) processes")
-        }
         // Join the other ranks first: a wrong address or a missing peer fails now, not after loading the data.
         parallel = try distributed.processGroup(device: device, timeout: config.run.distributedTimeout)
             .map(DataParallel.init(group:))
         if config.run.threads > 0 { Runtime.threads = config.run.threads }
         runDirectory = config.run.directory
-        data = try CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
-        if let vae = config.vae {
-            let c = try AutoencoderKLConfig(contentsOf: URL(fileURLWithPath: vae.path).appendingPathComponent("config.json"))
+        data = try preflight.syntheticCache ?? CachedDataset(directory: URL(fileURLWithPath: config.data.cache))
+        if let vae = config.vae, let directory = try config.vaeDirectory() {
+            let c = try AutoencoderKLConfig(contentsOf: directory.appendingPathComponent("config.json"))
             try config.checkLatentSize(vae: c, file: vae.path)
             (latentScale, latentShift) = (c.scalingFactor, c.shiftFactor)
         } else {
@@ -95,9 +101,6 @@ public final class Trainer {
         models = try DiffusionModels(config: config, tokenizer: data.tokenizer, cachedTextDim: data.manifest.textEmbeddingDim)
         try models.to(device)
         if let initFrom {
-            guard resume == nil else {
-                throw ConfigError(file: initFrom.path, "--init-from starts a new run and --resume continues one: give one of them")
-            }
             let loaded = try Checkpoint.load(initFrom)
             let name = loaded.ema == nil ? "model.safetensors" : "ema.safetensors"
             try ModelDirectory.load(loaded.ema ?? loaded.model, into: models, source: initFrom.appendingPathComponent(name).path)
@@ -141,13 +144,18 @@ public final class Trainer {
         // A finished run resumed: nothing to train and nothing is written.
         if isFinished { return state.loss ?? .nan }
         if isMain {
-            if case .run? = protection.move, let moved = try protection.setAside(), !quiet { print(moved) }
+            // Decided again now: another trainer may have written here since init.
+            if protection != nil {
+                protection = try RunProtection(runDirectory: runDirectory, resume: resumedFrom, overwrite: overwrite)
+            }
+            if case .run? = protection?.move, let moved = try protection?.setAside(), !quiet { print(moved) }
             try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
             lock = try RunLock(directory: runDirectory)
-            if case .checkpoints? = protection.move, let moved = try protection.setAside(), !quiet { print(moved) }
+            if case .checkpoints? = protection?.move, let moved = try protection?.setAside(), !quiet { print(moved) }
+            protection = nil
             AtomicFile.removeLeftovers(in: runDirectory)
             // Paths resolved, so that the run is used from any directory (dit generate, eval, export).
-            try AtomicFile.write(config.resolvingPaths().canonicalYAML, to: runDirectory.appendingPathComponent("config.yaml"))
+            try AtomicFile.write(config.runRecordYAML, to: runDirectory.appendingPathComponent("config.yaml"))
             try AtomicFile.write(try String(contentsOf: data.tokenizerURL, encoding: .utf8),
                                  to: runDirectory.appendingPathComponent("tokenizer.json"))
             // A full disk is found now, not at the first checkpoint hours from now.

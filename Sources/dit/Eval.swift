@@ -19,13 +19,14 @@ struct Eval: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Where to write the scores.") var output = "eval.json"
     @Option(help: "Also write a PNG grid of the generated images here.") var grid: String?
-    @OptionGroup var device: DeviceOptions
+    @OptionGroup var device: RunDeviceOptions
 
     func run() throws {
         let scores = try OutputLocation.file(output, option: "--output")
         let gridURL = try grid.map { try OutputLocation.file($0, option: "--grid") }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma,
-                                 device: device.device)
+        let (chosen, note) = device.choose(for: weights.checkpoint)
+        if let note { print(note) }
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
         var kept: [RGBImage] = []
         let result = try ShapesEvaluation.evaluate(run, prompts: prompts, holdout: holdout, heldOutPrompts: heldOutPrompts,
                                                    steps: sampling.steps, cfgScale: sampling.cfgScale, seed: seed) { kept.append($1) }

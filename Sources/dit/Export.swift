@@ -12,10 +12,13 @@ struct Export: ParsableCommand {
 
     @OptionGroup var weights: CheckpointOptions
     @Option(help: "Output directory.") var diffusers: String
+    @OptionGroup var device: RunDeviceOptions
 
     func run() throws {
         try OutputLocation.folder(diffusers, option: "--diffusers")
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma)
+        let (chosen, note) = device.choose(for: weights.checkpoint)
+        if let note { print(note) }
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
         let result = try DiffusersExport.export(run, to: URL(fileURLWithPath: diffusers))
         if result.pipeline {
             print("load it in Python: DiffusionPipeline.from_pretrained(\"\(diffusers)\") (a PixArtAlphaPipeline; call it "

@@ -17,7 +17,7 @@ struct Forward: ParsableCommand {
             CLIPTextModel / BertModel: input_ids, [attention_mask, token_type_ids] -> last_hidden_state, pooler_output
             """)
 
-    @Argument(help: "A diffusers or transformers model directory (config.json + safetensors).")
+    @Argument(help: "A diffusers or transformers model directory (config.json + safetensors), or a repo id in the local Hugging Face cache.")
     var modelDir: String
     @Option(help: "Input tensors (safetensors), named as the Python forward's arguments.")
     var inputs: String
@@ -28,7 +28,7 @@ struct Forward: ParsableCommand {
     func run() throws {
         try DevicePreflight.check(device.device)
         let outputURL = try OutputLocation.file(output, option: "--output")
-        let model = try AnyModel.load(from: URL(fileURLWithPath: modelDir), device: device.device)
+        let model = try AnyModel.load(from: try ModelLocation.resolve(modelDir, key: "MODEL_DIR"), device: device.device)
         let tensors = try SafeTensors.load(inputs)
         let outputs = try model.forward(tensors, device: device.device)
         try SafeTensors.save(try outputs.mapValues { try $0.to(.cpu).contiguous() },

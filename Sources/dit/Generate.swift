@@ -22,7 +22,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Guide away from this prompt instead of the empty caption.") var negativePrompt = ""
     @Option(help: "Images generated at once (default: all).") var batchSize: Int?
     @Option(help: "DDIM's noise weight: 0 is deterministic, 1 is DDPM-like.") var eta = 0.0
-    @OptionGroup var device: DeviceOptions
+    @OptionGroup var device: RunDeviceOptions
     @Flag(help: "Leave the prompts out of the grid.") var noLabels = false
 
     func run() throws {
@@ -33,8 +33,9 @@ struct Generate: ParsableCommand {
         // Where the images go is made ready before a minute of sampling, not after.
         let grid = try OutputLocation.file(output, option: "--output")
         let folder = try outputDir.map { try OutputLocation.folder($0, option: "--output-dir") }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma,
-                                 device: device.device)
+        let (chosen, note) = device.choose(for: weights.checkpoint)
+        if let note { print(note) }
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
         let images = try run.generate(prompts, numImages: numImages, sampler: sampler, steps: sampling.steps,
                                       cfgScale: sampling.cfgScale,
                                       seed: seed, negativePrompt: negativePrompt, batchSize: batchSize, eta: eta)

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Inference
 import Torch
 
 // Options several commands share, declared once so their names, defaults and help stay the same everywhere.
@@ -12,9 +14,23 @@ struct CheckpointOptions: ParsableArguments {
     var weightsName: String { noEma ? "raw" : "EMA" }
 }
 
-/// Where the model runs: `--device` (generate, eval, forward).
+/// Where the model runs: `--device` (forward).
 struct DeviceOptions: ParsableArguments {
     @Option(help: "cpu, cuda or cuda:N.") var device = Device.cpu
+}
+
+/// Where a trained run's model runs: `--device` (generate, eval, export); by default the device the run trained on
+/// when it works here, else the CPU.
+struct RunDeviceOptions: ParsableArguments {
+    @Option(help: "cpu, cuda or cuda:N (default: the run's run.device when it works here, else cpu).")
+    var device: Device?
+
+    /// The device to load the run at `checkpoint` on, and a line that says why when it was not asked for.
+    func choose(for checkpoint: String) -> (device: Device, note: String?) {
+        if let device { return (device, nil) }
+        let chosen = TrainedRun.defaultDevice(for: URL(fileURLWithPath: checkpoint))
+        return (chosen.device, chosen.note)
+    }
 }
 
 /// How a sampler runs: `--steps`, `--cfg-scale` (generate, eval).

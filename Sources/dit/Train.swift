@@ -20,6 +20,8 @@ struct Train: ParsableCommand {
     var overwrite = false
     @Option(help: "Override run.name: train (or resume) the run in OUTPUT_DIR/NAME instead.") var runName: String?
     @Option(help: "Override training.max_steps (for quick trials).") var maxSteps: Int?
+    @Option(help: "Override run.device: cpu, cuda or cuda:N (a dry run on the CPU before a GPU run, say).")
+    var device: Device?
     @Flag(help: "Measure instead of training: parameter counts, peak memory and time per step over a few steps; nothing is written.")
     var dryRun = false
     @Option(help: "Optimizer steps the dry run measures.") var dryRunSteps = 3
@@ -35,6 +37,20 @@ struct Train: ParsableCommand {
         }
     }
 
+    static func finished(_ checkpoint: URL, step: Int, total: Int) -> String {
+        "\(checkpoint.path) is already at step \(step) of \(total): nothing to train, nothing was written. To train "
+            + "further, raise --max-steps (or training.max_steps / num_epochs in the config) and resume again."
+    }
+
+    /// The run's length when the config alone (max_steps) or the cache's manifest (num_epochs) tells it.
+    static func knownTotalSteps(_ c: TrainConfig) -> Int? {
+        if let steps = c.training.maxSteps { return steps }
+        let url = URL(fileURLWithPath: c.data.cache).appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: url.path),
+              let manifest = try? JSONDecoder().decode(CacheManifest.self, from: data) else { return nil }
+        return RunPreflight.totalSteps(c, count: manifest.count)
+    }
+
     func train(_ env: DistributedEnvironment) throws {
         var c = try TrainConfig.load(URL(fileURLWithPath: config))
         if let maxSteps { c.training.maxSteps = maxSteps; c.training.numEpochs = nil }
@@ -43,6 +59,19 @@ struct Train: ParsableCommand {
                 throw ValidationError("--run-name '\(runName)' cannot name a run directory (expected a non-empty name without '/')")
             }
             c.run.name = runName
+        }
+        var notes: [String] = []
+        if let device {
+            c.run.device = device
+            if device == .cpu && c.training.mixedPrecision == .fp16 {
+                guard dryRun else {
+                    throw ValidationError("--device cpu: the config trains in fp16, which needs a CUDA device; use "
+                        + "training.mixed_precision bf16 or no for a CPU run")
+                }
+                // Same tensor sizes, so the memory report holds; the CPU has no fp16 autocast worth measuring.
+                c.training.mixedPrecision = .bf16
+                notes.append("note: fp16 needs CUDA, so this CPU dry run measures bf16 (tensors of the same size)")
+            }
         }
         var from: URL?
         if let path = resume {
@@ -58,17 +87,20 @@ struct Train: ParsableCommand {
             initial = Checkpoint.resolve(URL(fileURLWithPath: initFrom))
             guard initial != nil else { throw FileError(path: initFrom, "--init-from: not a checkpoint, nor a run with one") }
         }
-        // A dry run writes nothing, so it never needs --overwrite.
-        let trainer = try Trainer(config: c, resume: from, initFrom: initial, overwrite: overwrite || dryRun,
-                                  distributed: env)
-        if let checkpointPause { trainer.checkpointHook = { Thread.sleep(forTimeInterval: checkpointPause) } }
         let say = { (line: String) in if env.isMain { print(line) } }
-        if let from, trainer.isFinished, !dryRun {
-            say("\(from.path) is already at step \(trainer.state.step) of \(trainer.totalSteps): nothing to train, "
-                + "nothing was written. To train further, raise --max-steps (or training.max_steps / num_epochs in the "
-                + "config) and resume again.")
+        // A finished run is told so before anything is checked or loaded (its cache may be gone by now).
+        if let from, !dryRun, let step = Checkpoint.state(of: from)?.step, let total = Self.knownTotalSteps(c), step >= total {
+            say(Self.finished(from, step: step, total: total))
             return
         }
+        let trainer = try Trainer(config: c, resume: from, initFrom: initial, overwrite: overwrite, dryRun: dryRun,
+                                  distributed: env)
+        if let checkpointPause { trainer.checkpointHook = { Thread.sleep(forTimeInterval: checkpointPause) } }
+        if let from, trainer.isFinished, !dryRun {
+            say(Self.finished(from, step: trainer.state.step, total: trainer.totalSteps))
+            return
+        }
+        notes.forEach(say)
         trainer.warnings.forEach { say("warning: \($0)") }
         if dryRun {
             say("dry run of \(c.run.name): batch \(c.training.batchSize) × accumulation \(c.training.gradientAccumulationSteps), "

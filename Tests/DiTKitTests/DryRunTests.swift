@@ -40,3 +40,45 @@ struct DryRunTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/dry-cli").path))
     }
 }
+
+@Suite("Before any download", .serialized)
+struct DryRunBeforeDownloadTests {
+    /// The seed config's memory report from two config.json files (the SD VAE's and MiniLM's), no cache and no
+    /// weights, on the CPU: random data of the cache's shapes, fp16 measured as bf16.
+    @Test func theSeedConfigDryRunsWithoutCacheOrWeights() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("configs"), to: dir.appendingPathComponent("configs"))
+        for (model, source) in [("sd-vae-ft-mse", "benchmarks/gpu/sd-vae-ft-mse"), ("all-MiniLM-L6-v2", "benchmarks/gpu/minilm")] {
+            let folder = dir.appendingPathComponent("models/\(model)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("\(source)/config.json"),
+                                             to: folder.appendingPathComponent("config.json"))
+        }
+        let run = try runProcess(ditBinary(), ["train", "--config", "configs/rtx4090-256.yaml", "--dry-run", "--device", "cpu",
+                                               "--dry-run-steps", "2"], directory: dir)
+        #expect(run.status == 0, "\(run.output)")
+        for needed in ["no cache at data.cache cache/coco-256", "latents [4, 32, 32], text features 64 × 384",
+                       "measures bf16", "DiT parameters", "peak tensor memory", "fits a 24 GB card"] {
+            #expect(run.output.contains(needed), "missing '\(needed)' in: \(run.output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs").path), "nothing written")
+        // A real run still needs the weights and the cache, and says so before anything loads.
+        let real = try runProcess(ditBinary(), ["train", "--config", "configs/rtx4090-256.yaml", "--device", "cpu"], directory: dir)
+        #expect(real.status != 0 && real.output.contains("fp16, which needs a CUDA device"), "\(real.output)")
+    }
+
+    /// generate, eval and export run where the run trained when that device works here, else on the CPU, and say so.
+    @Test func inferenceFallsBackToTheCPUAndSaysWhy() throws {
+        guard !Runtime.cudaAvailable else { return }  // on a GPU machine the run's CUDA device is used
+        let (config, _) = try trainedRun("gpu-trained")
+        let recorded = config.run.directory.appendingPathComponent("config.yaml")
+        let text = try String(contentsOf: recorded, encoding: .utf8)
+        try text.replacingOccurrences(of: "device: cpu", with: "device: cuda").write(to: recorded, atomically: true, encoding: .utf8)
+        let out = try temporaryDirectory().appendingPathComponent("g.png")
+        let g = try runProcess(ditBinary(), ["generate", "--checkpoint", config.run.directory.path, "a red circle",
+                                             "--steps", "2", "--output", out.path])
+        #expect(g.status == 0 && g.output.contains("device: cpu; the run trained on cuda") && g.output.contains("cannot be used here"),
+                "\(g.output)")
+    }
+}

@@ -286,3 +286,24 @@ struct SelfContainedRunTests {
         #expect(read.run.outputDir == dir.appendingPathComponent("project/out/runs").standardizedFileURL.path)
     }
 }
+
+@Suite("Runs are never lost: resumes from elsewhere", .serialized)
+struct ResumeFromElsewhereTests {
+    /// Resuming another run's checkpoint into a folder that holds checkpoints is a fresh start there: refused, or
+    /// with --overwrite the folder's run moves aside first (keep_last would otherwise prune it).
+    @Test func aResumeFromAnotherRunDoesNotPruneThisOne() throws {
+        let (a, _) = try trainedRun("source-run")
+        let (b, _) = try trainedRun("target-run")
+        var into = b
+        into.training.maxSteps = 6
+        let from = try #require(Checkpoint.latest(in: a.run.checkpointsDirectory))
+        #expect { try Trainer(config: into, resume: from) } throws: { "\($0)".contains("already holds a trained run") }
+        let trainer = try Trainer(config: into, resume: from, overwrite: true)
+        trainer.quiet = true
+        try trainer.train()
+        let runs = b.run.directory.deletingLastPathComponent()
+        let aside = try FileManager.default.contentsOfDirectory(atPath: runs.path).filter { $0.hasPrefix("target-run.before-") }
+        #expect(aside.count == 1)
+        #expect(Checkpoint.list(runs.appendingPathComponent("\(aside[0])/checkpoints")).map(\.step) == [2, 4])
+    }
+}
