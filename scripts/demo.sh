@@ -16,9 +16,12 @@ $DIT shapes data/shapes --count 4000 --seed 0 "${HOLDOUT[@]}"; done_
 stage "2/5 cache -> cache/shapes"
 rm -rf cache/shapes
 $DIT prepare data/shapes --config $CONFIG; done_
-stage "3/5 training (configs/tiny-cpu.yaml)"
+# The GPU when torch sees one (dit info), else the CPU; generate and eval then use the run's device.
+DEVICE=cpu
+if $DIT info | grep -q '^cuda *available'; then DEVICE=cuda; fi
+stage "3/5 training (configs/tiny-cpu.yaml) on $DEVICE"
 # A run trained before (by an earlier demo or by the course) is moved aside to runs/tiny-cpu.before-TIME, not deleted.
-$DIT train --config $CONFIG --overwrite; done_
+$DIT train --config $CONFIG --overwrite --device $DEVICE; done_
 stage "4/5 samples for fixed prompts -> runs/tiny-cpu/demo.png"
 $DIT generate --checkpoint runs/tiny-cpu --num-images 4 --steps 30 --cfg-scale 3 --output runs/tiny-cpu/demo.png \
   "a small red circle at the top left" "a large blue square in the center" \
