@@ -51,6 +51,10 @@ struct InitializationTests {
         try trainer.train()
         let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
         #expect(last < first, "\(losses)")
+        // The zeroed cross-attention output and final projection open up: they receive gradients from the first step.
+        let params = Dictionary(trainer.models.transformer.namedParameters(), uniquingKeysWith: { a, _ in a })
+        #expect(try params["transformer_blocks.0.attn2.to_out.0.weight"]!.abs().max().item() > 0)
+        #expect(try trainer.models.transformer.projOut.weight.abs().max().item() > 0)
         let yaml = try String(contentsOf: config.run.directory.appendingPathComponent("config.yaml"), encoding: .utf8)
         #expect(yaml.contains("initialization: pixart"))
     }
