@@ -5,10 +5,7 @@ import Foundation
 public enum DiskSpace {
     /// Bytes an unprivileged writer may still use on the file system of `url` (the nearest existing ancestor).
     public static func available(at url: URL) throws -> Int64 {
-        var probe = url.standardizedFileURL
-        while !FileManager.default.fileExists(atPath: probe.path) && probe.path != "/" {
-            probe.deleteLastPathComponent()
-        }
+        let probe = nearestExistingAncestor(url)
         var info = statvfs()
         guard statvfs(probe.path, &info) == 0 else {
             throw FileError(path: probe.path, "cannot read the free disk space (errno \(errno))")
@@ -28,4 +25,14 @@ public enum DiskSpace {
     static func megabytes(_ bytes: Int64) -> String {
         String(format: "%.1f MB", Double(bytes) / 1_000_000)
     }
+}
+
+/// `url` itself when it exists, else its closest existing parent (`/` at worst): where a file system can be asked about
+/// a path that is yet to be created.
+func nearestExistingAncestor(_ url: URL) -> URL {
+    var probe = url.standardizedFileURL
+    while !FileManager.default.fileExists(atPath: probe.path) && probe.path != "/" {
+        probe.deleteLastPathComponent()
+    }
+    return probe
 }

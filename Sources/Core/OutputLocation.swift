@@ -31,7 +31,7 @@ public enum OutputLocation {
             do {
                 try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             } catch {
-                throw FileError(path: url.path, "\(option): cannot create the folder (\(nearestAncestorProblem(url)))")
+                throw FileError(path: url.path, "\(option): cannot create the folder (\(problemCreating(url) ?? errnoText()))")
             }
         }
         guard access(url.path, W_OK | X_OK) == 0 else {
@@ -43,17 +43,11 @@ public enum OutputLocation {
     /// Whether a folder could be created and written at `url` without creating anything: its nearest existing
     /// ancestor is a writable folder. nil when it could; else what stands in the way.
     public static func problemCreating(_ url: URL) -> String? {
-        var probe = url.standardizedFileURL
+        let probe = nearestExistingAncestor(url)
         var isFolder: ObjCBool = false
-        while !FileManager.default.fileExists(atPath: probe.path, isDirectory: &isFolder) && probe.path != "/" {
-            probe.deleteLastPathComponent()
-        }
+        _ = FileManager.default.fileExists(atPath: probe.path, isDirectory: &isFolder)
         if !isFolder.boolValue { return "\(probe.path) is a file, not a folder" }
         if access(probe.path, W_OK | X_OK) != 0 { return "\(probe.path) cannot be written (\(errnoText()))" }
         return nil
-    }
-
-    private static func nearestAncestorProblem(_ url: URL) -> String {
-        problemCreating(url) ?? errnoText()
     }
 }

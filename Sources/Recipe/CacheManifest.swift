@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// What `dit prepare` writes and `dit train` reads: the dataset turned into tensors once, so training never decodes
@@ -34,6 +35,19 @@ public struct CacheManifest: Codable, Equatable, Sendable {
     public var source = ""
 
     public init() {}
+
+    /// The manifest of the cache in `directory`; nil when there is none (no cache there, or an unfinished prepare).
+    /// A manifest that does not decode is an error naming the file.
+    public static func read(from directory: URL) throws -> CacheManifest? {
+        let url = directory.appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        do {
+            return try JSONDecoder().decode(CacheManifest.self, from: data)
+        } catch {
+            throw FileError(path: url.path, "not a DiTKit cache manifest (written by an older version? run "
+                + "`dit prepare` again): \(error)")
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case version, kind, count, flip, crops, views, shards, skipped, source

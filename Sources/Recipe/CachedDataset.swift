@@ -44,16 +44,10 @@ public struct CachedDataset {
     public init(directory: URL) throws {
         isSynthetic = false
         self.directory = directory
-        let manifestURL = directory.appendingPathComponent("manifest.json")
-        guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
-            throw FileError(path: manifestURL.path, "no cache here: run `dit prepare` first")
+        guard let manifest = try CacheManifest.read(from: directory) else {
+            throw FileError(path: directory.appendingPathComponent("manifest.json").path, "no cache here: run `dit prepare` first")
         }
-        do {
-            manifest = try JSONDecoder().decode(CacheManifest.self, from: data)
-        } catch {
-            throw FileError(path: manifestURL.path, "not a DiTKit cache manifest (written by an older version? run "
-                + "`dit prepare` again): \(error)")
-        }
+        self.manifest = manifest
         var parts: [String: [Tensor]] = [:]
         for shard in manifest.shards {
             for (k, v) in try SafeTensors.load(directory.appendingPathComponent(shard).path) { parts[k, default: []].append(v) }

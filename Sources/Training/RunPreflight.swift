@@ -80,10 +80,16 @@ public struct RunPreflight {
     }
 
     private mutating func checkCache(_ c: TrainConfig) {
-        let url = URL(fileURLWithPath: c.data.cache).appendingPathComponent("manifest.json")
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            problems.append(ConfigError(file: c.data.cache, key: "data.cache", "no cache here (no manifest.json): run "
-                + "`dit prepare --config …` first, or point data.cache at the folder it wrote"))
+        let m: CacheManifest
+        do {
+            guard let read = try CacheManifest.read(from: URL(fileURLWithPath: c.data.cache)) else {
+                problems.append(ConfigError(file: c.data.cache, key: "data.cache", "no cache here (no manifest.json): run "
+                    + "`dit prepare --config …` first, or point data.cache at the folder it wrote"))
+                return
+            }
+            m = read
+        } catch {
+            problems.append(error)
             return
         }
         // The files besides the shards that the run reads (its tokenizer is also copied into the run).
@@ -92,15 +98,8 @@ public struct RunPreflight {
             problems.append(FileError(path: c.data.cache, "data.cache: the cache has no \(name) (an unfinished or "
                 + "damaged cache): run `dit prepare` again"))
         }
-        do {
-            let m = try JSONDecoder().decode(CacheManifest.self, from: data)
-            manifest = m
-            try Self.check(c, m)
-        } catch let error as ConfigError {
-            problems.append(error)
-        } catch {
-            problems.append(FileError(path: url.path, "not a DiTKit cache manifest: \(error)"))
-        }
+        manifest = m
+        do { try Self.check(c, m) } catch { problems.append(error) }
     }
 
     private mutating func checkVAE(_ c: TrainConfig) {

@@ -37,17 +37,10 @@ struct Train: ParsableCommand {
         }
     }
 
-    static func finished(_ checkpoint: URL, step: Int, total: Int) -> String {
-        "\(checkpoint.path) is already at step \(step) of \(total): nothing to train, nothing was written. To train "
-            + "further, raise --max-steps (or training.max_steps / num_epochs in the config) and resume again."
-    }
-
     /// The run's length when the config alone (max_steps) or the cache's manifest (num_epochs) tells it.
     static func knownTotalSteps(_ c: TrainConfig) -> Int? {
         if let steps = c.training.maxSteps { return steps }
-        let url = URL(fileURLWithPath: c.data.cache).appendingPathComponent("manifest.json")
-        guard let data = FileManager.default.contents(atPath: url.path),
-              let manifest = try? JSONDecoder().decode(CacheManifest.self, from: data) else { return nil }
+        guard let manifest = try? CacheManifest.read(from: URL(fileURLWithPath: c.data.cache)) else { return nil }
         return RunPreflight.totalSteps(c, count: manifest.count)
     }
 
@@ -88,18 +81,16 @@ struct Train: ParsableCommand {
             guard initial != nil else { throw FileError(path: initFrom, "--init-from: not a checkpoint, nor a run with one") }
         }
         let say = { (line: String) in if env.isMain { print(line) } }
-        // A finished run is told so before anything is checked or loaded (its cache may be gone by now).
+        // A finished run is told so before anything is checked or loaded (its cache may be gone by now). Trainer.train()
+        // guards the same for library callers.
         if let from, !dryRun, let step = Checkpoint.state(of: from)?.step, let total = Self.knownTotalSteps(c), step >= total {
-            say(Self.finished(from, step: step, total: total))
+            say("\(from.path) is already at step \(step) of \(total): nothing to train, nothing was written. To train "
+                + "further, raise --max-steps (or training.max_steps / num_epochs in the config) and resume again.")
             return
         }
         let trainer = try Trainer(config: c, resume: from, initFrom: initial, overwrite: overwrite, dryRun: dryRun,
                                   distributed: env)
         if let checkpointPause { trainer.checkpointHook = { Thread.sleep(forTimeInterval: checkpointPause) } }
-        if let from, trainer.isFinished, !dryRun {
-            say(Self.finished(from, step: trainer.state.step, total: trainer.totalSteps))
-            return
-        }
         notes.forEach(say)
         trainer.warnings.forEach { say("warning: \($0)") }
         if dryRun {
