@@ -6,8 +6,17 @@ side is diffusers' DiTTransformer2DModel, run eagerly and, as a third side, thro
 default mode; compiled during the warm-up steps, which are not timed). Swift loads the weights PyTorch starts from
 and every side draws the same data from the same seed, so their first losses must agree, which shows that the
 programs do the same work. Steps alternate Swift, eager, compiled, Swift, ... so that machine noise hits all alike.
-Prints the median seconds per step of each and, as the last two lines, `speedup vs pytorch eager: X.XX` and
-`speedup vs torch.compile: Y.YY` (PyTorch time / Swift time).
+
+Every side takes the step the way PyTorch recommends for training without waiting on the device: gradient clipping at
+norm 1 (`clip_grad_norm_`, multi-tensor where the device has it), `AdamW(fused=True)`, an EMA as one `_foreach_lerp_`,
+and the loss summed on the device; the loss is read only after the clock stops. One more step of each side is then
+counted: the ATen ops it dispatches and its host synchronisations (scalar reads, blocking copies between host and
+device, data-dependent shapes), the Swift side through `OpRecorder.count`, PyTorch's through `torch.profiler` with the
+same rules (`count_step`).
+
+Prints the median seconds per step of each and ends with four lines: `speedup vs pytorch eager: X.XX`,
+`speedup vs torch.compile: Y.YY` (PyTorch time / Swift time), `host syncs per step: swift A, pytorch B` and
+`ops per step: swift C, pytorch D`.
 """
 import copy
 import argparse
@@ -35,19 +44,105 @@ def build_model(seed, directory):
     return model.eval()
 
 
-class TorchStep:
-    def __init__(self, seed, batch, fused, device, model, compiled=False):
+# Scalar reads the program asks for (item() and what calls it), as DiTKit's shim counts them: a CPU kernel reading
+# its own CPU argument (fused AdamW's step count on the CPU) waits for no device.
+PROGRAM_READS = {"aten::item", "aten::_local_scalar_dense", "aten::is_nonzero", "aten::equal", "aten::allclose"}
+DATA_SHAPED = {"aten::nonzero", "aten::masked_select", "aten::_unique2", "aten::unique_consecutive"}
+
+
+def count_step(step, device):
+    """(ATen ops, host syncs) of one call of `step`: every aten:: event torch.profiler records (ops inside ops
+    included, forward and backward), and the syncs among them by DiTKit's rules. On CUDA the blocking copies between
+    host and device are counted by torch's own sync debug mode instead (the profiler does not name devices)."""
+    from torch.profiler import ProfilerActivity, profile
+    warnings_seen = []
+    if device.startswith("cuda"):
+        import warnings
+        torch.cuda.set_sync_debug_mode("warn")
+        catcher = warnings.catch_warnings(record=True)
+        warnings_seen = catcher.__enter__()
+        warnings.simplefilter("always")
+    try:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+    finally:
+        if device.startswith("cuda"):
+            catcher.__exit__(None, None, None)
+            torch.cuda.set_sync_debug_mode(0)
+    events = [e for e in prof.events() if e.name.startswith("aten::")]
+
+    def outermost(e):
+        top, parent = e, e.cpu_parent
+        while parent is not None:
+            if parent.name.startswith("aten::"):
+                top = parent
+            parent = parent.cpu_parent
+        return top.name
+
+    if device.startswith("cuda"):
+        syncs = sum(1 for w in warnings_seen if "synchroniz" in str(w.message))
+    else:
+        syncs = sum(1 for e in events if (e.name == "aten::_local_scalar_dense" and outermost(e) in PROGRAM_READS)
+                    or e.name in DATA_SHAPED)
+    return len(events), syncs
+
+
+class BestPracticeTail:
+    """What follows the loss in PyTorch's recommended training step, as DiTKit's trainer does it: backward, clipping at
+    norm 1 (clip_grad_norm_: multi-tensor where the device has it; on the CPU torch loops), AdamW(fused=True), an EMA
+    as one _foreach_lerp_ with diffusers EMAModel's warm-up, and the loss summed on the device."""
+
+    def __init__(self, model, device, decay=0.9999):
+        self.params = list(model.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=1e-4, weight_decay=0, fused=True)
+        self.ema = [p.detach().clone() for p in self.params]
+        self.decay, self.steps = decay, 0
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+
+    def __call__(self, loss):
+        self.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.steps += 1
+        decay = min(self.decay, self.steps / (self.steps + 9))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.ema, self.params, 1 - decay)
+            value = loss.detach()
+            self.loss_sum += value
+        return value
+
+
+class TimedSide:
+    """A PyTorch side of the alternating rounds: `step()` (defined by each side) returns the loss on the device; a
+    round times it until the device has finished, then reads the loss; `count()` counts one more step."""
+
+    def __call__(self):
+        start = time.perf_counter()
+        value = self.step()
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        return seconds, value.item()
+
+    def count(self):
+        return count_step(self.step, self.device)
+
+
+class TorchStep(TimedSide):
+    """The bench DiT's step in PyTorch with BestPracticeTail: nothing in it reads a value back."""
+
+    def __init__(self, seed, batch, device, model, compiled=False):
         self.batch, self.device = batch, device
         self.model = model.to(device)
         self.forward = torch.compile(self.model) if compiled else self.model
         # Each PyTorch side has its own generator, seeded like Swift's global one, so all draw the same data.
         self.gen = torch.Generator(device=device).manual_seed(seed)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0, fused=fused or None)
+        self.tail = BestPracticeTail(self.model, device)
         betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
         self.alphas_cumprod = (1 - betas).log().cumsum(0).exp().float().to(device)
 
-    def __call__(self):
-        start = time.perf_counter()
+    def step(self):
         b, d = self.batch, self.device
         g = self.gen
         x0 = torch.randn(b, 3, 32, 32, device=d, generator=g)
@@ -56,12 +151,8 @@ class TorchStep:
         noise = torch.randn(b, 3, 32, 32, device=d, generator=g)
         ab = self.alphas_cumprod.index_select(0, t).reshape(b, 1, 1, 1)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        loss = F.mse_loss(self.forward(xt, timestep=t, class_labels=y).sample, noise)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        value = loss.item()
-        return time.perf_counter() - start, value
+        return self.tail(F.mse_loss(self.forward(xt, timestep=t, class_labels=y).sample, noise))
+
 
 
 class SwiftStep:
@@ -88,6 +179,10 @@ class SwiftStep:
     def __call__(self):
         seconds, loss = self.ask("step")
         return float(seconds), float(loss)
+
+    def count(self):
+        ops, syncs = self.ask("count")
+        return int(ops), int(syncs)
 
     def peak_memory(self):
         allocated, reserved = self.ask("memory")
@@ -125,7 +220,6 @@ def main():
     ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile side")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--torch-fused", action="store_true", help="use AdamW(fused=True) on the PyTorch side too")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
 
@@ -136,17 +230,18 @@ def main():
     except RuntimeError as e:
         sys.exit(f"bench: {e}")
     twin = copy.deepcopy(model)
-    ref = TorchStep(args.seed, args.batch, args.torch_fused, args.device, model)
+    ref = TorchStep(args.seed, args.batch, args.device, model)
     sides = {"swift": swift, "pytorch": ref}
     if not args.no_compile:
-        sides["compiled"] = TorchStep(args.seed, args.batch, args.torch_fused, args.device, twin, compiled=True)
+        sides["compiled"] = TorchStep(args.seed, args.batch, args.device, twin, compiled=True)
     n_params = sum(p.numel() for p in ref.model.parameters())
     print(f"DiT step (DiTTransformer2DModel): 32x32x3, patch 2, hidden 256, 6 blocks, 4 heads, batch {args.batch}, "
-          f"float32, AdamW, "
+          f"float32, clipping at norm 1, fused AdamW, EMA, "
           f"device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; parameters swift {swift.parameters} "
-          f"pytorch {n_params}; PyTorch AdamW {'fused' if args.torch_fused else 'default (for-loop on CPU)'}")
+          f"pytorch {n_params}")
     times, losses = alternate(sides, args.warmup, args.steps)
+    counts = {"swift": swift.count(), "pytorch": ref.count()}
     swift.close()
     shutil.rmtree(model_dir, ignore_errors=True)
     first = {k: v[0] for k, v in losses.items()}
@@ -162,6 +257,8 @@ def main():
     print(f"speedup vs pytorch eager: {med['pytorch'] / med['swift']:.2f}")
     if "compiled" in med:
         print(f"speedup vs torch.compile: {med['compiled'] / med['swift']:.2f}")
+    print(f"host syncs per step: swift {counts['swift'][1]}, pytorch {counts['pytorch'][1]}")
+    print(f"ops per step: swift {counts['swift'][0]}, pytorch {counts['pytorch'][0]}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ The model is the course's 256-px DiT as diffusers builds it (PixArtTransformer2D
 of all-MiniLM-L6-v2). For each batch size and precision (fp32, and bf16 autocast as `mixed_precision: bf16`), the
 script saves fresh weights, starts `dit-bench --kind pixart` on them, builds the same model twice in PyTorch (one
 eager, one through torch.compile, inductor's default mode), and alternates steps between the three; every side draws
-the same data from the same seed on the device (first losses agree). Then it measures each side's peak memory over
-one more step. One JSON line per setting goes to --out the moment it is measured, so a run cut short keeps what it
+the same data from the same seed on the device (first losses agree). Every side's step ends as the trainer's does
+(clipping, fused AdamW, a multi-tensor EMA, the loss summed on the device; bench_dit_step.BestPracticeTail). Then it
+measures each side's peak memory over one more step, and counts the ATen ops and host syncs of one more. One JSON line per setting goes to --out the moment it is measured, so a run cut short keeps what it
 measured; the last lines printed are the ratios.
 
     python benchmarks/bench_seed_gpu.py --swift .gpu/dit-bench --out seed-gpu.jsonl
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import PixArtTransformer2DModel
 
-from bench_dit_step import SwiftStep, alternate  # the Swift worker's protocol and the alternating rounds
+# The Swift worker's protocol, the alternating rounds, PyTorch's recommended step tail and the op/sync counter.
+from bench_dit_step import BestPracticeTail, SwiftStep, TimedSide, alternate
 
 CAPTION_LENGTH, CAPTION_CHANNELS = 64, 384
 
@@ -38,12 +40,12 @@ def build_model(seed, directory):
     return model
 
 
-class TorchSide:
+class TorchSide(TimedSide):
     def __init__(self, model, seed, batch, device, precision, compiled):
         self.model = model.to(device).train()
         self.forward = torch.compile(self.model) if compiled else self.model
         self.gen = torch.Generator(device=device).manual_seed(seed)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0)
+        self.tail = BestPracticeTail(self.model, device)
         betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
         self.alphas_cumprod = (1 - betas).log().cumsum(0).exp().float().to(device)
         self.batch, self.device, self.bf16 = batch, device, precision == "bf16"
@@ -63,15 +65,10 @@ class TorchSide:
                             added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
         return F.mse_loss(pred[:, :c.in_channels].float(), noise)
 
-    def __call__(self):
-        start = time.perf_counter()
+    def step(self):
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.bf16):
             loss = self.loss()
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        value = loss.item()
-        return time.perf_counter() - start, value
+        return self.tail(loss)
 
     def peak_memory(self):
         if not self.device.startswith("cuda"):
@@ -95,6 +92,7 @@ def measure(args, batch, precision):
     med = {k: statistics.median(v) for k, v in times.items()}
     # Swift's peak covers its whole run; PyTorch's is one more step each (both sides live in this process).
     memory = {k: s.peak_memory() for k, s in sides.items()}
+    counts = {"swift": swift.count(), "eager": sides["eager"].count()}
     swift.close()
     row = {"batch": batch, "precision": precision, "device": args.device,
            "card": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
@@ -102,6 +100,8 @@ def measure(args, batch, precision):
            "seconds_per_step": med, "images_per_second": {k: batch / v for k, v in med.items()},
            "first_loss": {k: v[0] for k, v in losses.items()},
            "speedup_vs_eager": med["eager"] / med["swift"],
+           "host_syncs_per_step": {k: v[1] for k, v in counts.items()},
+           "ops_per_step": {k: v[0] for k, v in counts.items()},
            "peak_memory_bytes": {k: (v[0] if v else None) for k, v in memory.items()},
            "peak_reserved_bytes": {k: (v[1] if v else None) for k, v in memory.items()},
            "date": time.strftime("%Y-%m-%d")}

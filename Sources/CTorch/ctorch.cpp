@@ -202,6 +202,7 @@ void *ct_data_ptr(ct_tensor t) {
 }
 int ct_copy_to_buffer(ct_tensor t, void *dst, size_t nbytes) {
   CT_STATUS({
+    if (t->t.is_cpu()) ct_note_host_read();  // a device tensor is counted as its copy to the host
     at::Tensor c = t->t.detach().to(at::kCPU).contiguous();
     size_t need = static_cast<size_t>(c.numel()) * c.element_size();
     if (need != nbytes)
@@ -560,6 +561,12 @@ ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index) {
     return wrap(t);
   });
 }
+ct_tensor ct_to_non_blocking(ct_tensor a, int32_t dev, int32_t index) {
+  CT_TENSOR(a->t.to(at::Device(device_type(dev), static_cast<c10::DeviceIndex>(index < 0 ? -1 : index)),
+                    /*non_blocking=*/true));
+}
+ct_tensor ct_pin_memory(ct_tensor a) { CT_TENSOR(a->t.pin_memory()); }
+bool ct_is_pinned(ct_tensor a) { return a->t.is_pinned(); }
 ct_tensor ct_clone(ct_tensor a) { CT_TENSOR(a->t.clone()); }
 ct_tensor ct_contiguous(ct_tensor a) { CT_TENSOR(a->t.contiguous()); }
 ct_tensor ct_alias(ct_tensor a) { CT_TENSOR(a->t); }
@@ -683,11 +690,57 @@ ct_tensor ct_cross_entropy(ct_tensor logits, ct_tensor target, ct_tensor weight,
 // ---- optimizers ----
 int ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs,
                     const ct_tensor *exp_avg_sqs, const ct_tensor *steps, int64_t n, double lr, double beta1,
-                    double beta2, double weight_decay, double eps, bool maximize) {
+                    double beta2, double weight_decay, double eps, bool maximize, ct_tensor grad_scale,
+                    ct_tensor found_inf) {
   CT_STATUS({
     at::NoGradGuard ng;
-    at::_fused_adamw_(list(params, n), list(grads, n), list(exp_avgs, n), list(exp_avg_sqs, n), {},
-                      list(steps, n), lr, beta1, beta2, weight_decay, eps, false, maximize);
+    auto step_list = list(steps, n);
+    // As torch.optim.AdamW(fused=True): the counts go up before the kernel reads them, and come down again where
+    // found_inf says the update was skipped, so a skipped step leaves no trace.
+    at::_foreach_add_(step_list, 1);
+    at::_fused_adamw_(list(params, n), list(grads, n), list(exp_avgs, n), list(exp_avg_sqs, n), {}, step_list, lr,
+                      beta1, beta2, weight_decay, eps, false, maximize, opt(grad_scale), opt(found_inf));
+    if (found_inf != nullptr) {
+      at::_foreach_sub_(step_list, std::vector<at::Tensor>(static_cast<size_t>(n), found_inf->t));
+    }
+  });
+}
+int ct_foreach_norm(const ct_tensor *ts, int64_t n, double ord, ct_tensor *out) {
+  CT_STATUS({
+    at::NoGradGuard ng;
+    auto norms = at::_foreach_norm(list(ts, n), ord);
+    for (int64_t i = 0; i < n; i++) out[i] = wrap(norms[static_cast<size_t>(i)]);
+  });
+}
+int ct_foreach_mul_tensor_(const ct_tensor *ts, int64_t n, ct_tensor factor) {
+  CT_STATUS({
+    at::NoGradGuard ng;
+    at::_foreach_mul_(list(ts, n), factor->t);
+  });
+}
+int ct_foreach_lerp_(const ct_tensor *ts, const ct_tensor *ends, int64_t n, double weight) {
+  CT_STATUS({
+    at::NoGradGuard ng;
+    at::_foreach_lerp_(list(ts, n), list(ends, n), weight);
+  });
+}
+int ct_foreach_copy_(const ct_tensor *dst, const ct_tensor *src, int64_t n) {
+  CT_STATUS({
+    at::NoGradGuard ng;
+    at::_foreach_copy_(list(dst, n), list(src, n));
+  });
+}
+int ct_amp_unscale_(const ct_tensor *grads, int64_t n, ct_tensor found_inf, ct_tensor inv_scale) {
+  CT_STATUS({
+    at::NoGradGuard ng;
+    at::_amp_foreach_non_finite_check_and_unscale_(list(grads, n), found_inf->t, inv_scale->t);
+  });
+}
+int ct_amp_update_scale_(ct_tensor scale, ct_tensor growth_tracker, ct_tensor found_inf, double growth_factor,
+                         double backoff_factor, int64_t growth_interval) {
+  CT_STATUS({
+    at::NoGradGuard ng;
+    at::_amp_update_scale_(scale->t, growth_tracker->t, found_inf->t, growth_factor, backoff_factor, growth_interval);
   });
 }
 bool ct_fused_adamw_available(int32_t dev) { return dev == CT_CPU || dev == CT_CUDA; }

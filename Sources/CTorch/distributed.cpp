@@ -29,6 +29,9 @@ struct ct_process_group_s {
 struct ct_work_s {
   c10::intrusive_ptr<c10d::Work> work;
   std::chrono::milliseconds timeout;
+  // NCCL: wait through the stream (the current stream waits for the collective; the host goes on). A wait with a
+  // timeout would block the host until the GPU finished; the process group's watchdog still enforces the timeout.
+  bool stream_wait;
   // The tensors a collective works on stay alive until it has finished.
   std::vector<at::Tensor> tensors;
 };
@@ -50,7 +53,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string &master
 }
 
 ct_work work(ct_process_group pg, c10::intrusive_ptr<c10d::Work> w, std::vector<at::Tensor> tensors) {
-  return new ct_work_s{std::move(w), pg->timeout, std::move(tensors)};
+  return new ct_work_s{std::move(w), pg->timeout, pg->nccl, std::move(tensors)};
 }
 
 } // namespace
@@ -134,7 +137,13 @@ ct_work ct_barrier(ct_process_group pg) {
 
 int ct_work_wait(ct_work w) {
   std::unique_ptr<ct_work_s> owned(w);
-  CT_STATUS(owned->work->wait(owned->timeout));
+  CT_STATUS({
+    if (owned->stream_wait) {
+      owned->work->wait();
+    } else {
+      owned->work->wait(owned->timeout);
+    }
+  });
 }
 
 } // extern "C"

@@ -21,6 +21,9 @@ ct_tensor wrap(at::Tensor t);
 
 } // namespace ctorch
 
+// op_recorder.cpp: counts a host read while op counting is on.
+void ct_note_host_read(void);
+
 // Runs `body`; on an exception records the message and returns `fail`.
 #define CT_GUARD(fail, ...)                                                                                         \
   do {                                                                                                                \

@@ -164,9 +164,17 @@ public struct CachedDataset {
             x = try picked(views.map(\.sample)) / 127.5 - 1
         }
         let captions = CaptionTensors(
-            ids: try inputIds.indexSelect(dim: 0, index: pick).to(device),
-            mask: try attentionMask.indexSelect(dim: 0, index: pick).to(device),
-            text: try textEmbeddings.map { try $0.indexSelect(dim: 0, index: pick).to(device, .float32) })
-        return TrainingBatch(x: try x.to(device), captions: captions)
+            ids: try Self.upload(inputIds.indexSelect(dim: 0, index: pick), to: device),
+            mask: try Self.upload(attentionMask.indexSelect(dim: 0, index: pick), to: device),
+            text: try textEmbeddings.map { try Self.upload($0.indexSelect(dim: 0, index: pick), to: device).to(.float32) })
+        return TrainingBatch(x: try Self.upload(x, to: device), captions: captions)
+    }
+
+    /// A batch assembled on the host, to `device`: on a GPU through page-locked memory without waiting (the copy is
+    /// queued on the device's stream, ahead of the kernels that read it), so the host goes on to the next step
+    /// while the GPU still works on this one. A plain copy from pageable memory would make it wait every time.
+    static func upload(_ t: Tensor, to device: Device) throws -> Tensor {
+        guard case .cuda = device else { return try t.to(device) }
+        return try t.contiguous().pinnedMemory().to(device, nonBlocking: true)
     }
 }

@@ -12,6 +12,7 @@ public final class DDIMScheduler: DDPMFamilyScheduler {
     public var configJSON: JSONValue { config.json }
     public let setAlphaToOne: Bool
     public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
+    public let deviceTables = DeviceTables()
     let finalAlphaCumprod: Tensor
     public private(set) var timesteps: Tensor
     public private(set) var numInferenceSteps: Int?

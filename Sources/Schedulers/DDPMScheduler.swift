@@ -56,6 +56,8 @@ extension DDPMFamilyConfig {
 public protocol DDPMFamilyScheduler: NoiseScheduler {
     var config: DDPMFamilyConfig { get }
     var alphasCumprod: Tensor { get }
+    /// ᾱ on the devices training runs on, copied once.
+    var deviceTables: DeviceTables { get }
 }
 
 extension DDPMFamilyScheduler {
@@ -65,7 +67,7 @@ extension DDPMFamilyScheduler {
     /// √ᾱ_t and √(1 − ᾱ_t) for each sample's timestep, broadcast over the sample's other dimensions.
     func alphaNoised(_ sample: Tensor, _ timesteps: Tensor) throws -> (sqrtAlpha: Tensor, sqrtOneMinusAlpha: Tensor) {
         // gather, not index_select: the same lookup, and it also runs on the meta device the device tests use.
-        let ac = try alphasCumprod.to(sample.device, sample.dtype)
+        let ac = try deviceTables.table(alphasCumprod, named: "alphas_cumprod", on: sample.device, sample.dtype)
         let picked = try ac.gather(dim: 0, index: timesteps.to(sample.device, .int64).flattened())
         return (try broadcastPerSample(picked.pow(0.5), like: sample),
                 try broadcastPerSample((1 - picked).pow(0.5), like: sample))
@@ -100,6 +102,7 @@ public final class DDPMScheduler: DDPMFamilyScheduler {
     public let config: DDPMFamilyConfig
     public let varianceType: String
     public let betas: Tensor, alphas: Tensor, alphasCumprod: Tensor
+    public let deviceTables = DeviceTables()
     public private(set) var timesteps: Tensor
     public private(set) var numInferenceSteps: Int?
     let one: Tensor

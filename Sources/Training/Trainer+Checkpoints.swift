@@ -61,7 +61,7 @@ extension Trainer {
         if case .cuda(let index) = device {
             s.cudaRngState = try Data(Generator.cudaState(device: index).bytes()).base64EncodedString()
         }
-        s.gradScaler = scaler?.state
+        s.gradScaler = try scaler?.state
         return try Checkpoint.save(to: checkpointsDirectory, step: state.step,
                                    model: Dictionary(models.stateDict(), uniquingKeysWith: { a, _ in a }),
                                    ema: ema?.stateDict(), optimizer: optimizer.stateDict(), state: s,
@@ -94,7 +94,7 @@ extension Trainer {
                 + "the cache at data.cache \(config.data.cache) holds (its captions or samples differ); a resume goes on "
                 + "with the same data. To train these weights on new data, start a new run with --init-from")
         }
-        if let saved = loaded.state.gradScaler { scaler?.state = saved }
+        if let saved = loaded.state.gradScaler { scaler?.load(saved) }
         state = loaded.state
         (state.configHash, state.cacheIdentity) = (config.architectureHash, identity)
         // The epoch's permutation, at the saved position.

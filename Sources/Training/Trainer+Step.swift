@@ -3,15 +3,43 @@ import Recipe
 import Schedulers
 import Torch
 
-/// What one optimizer step reports to the loop.
+/// What one optimizer step leaves behind. The values stay on the device; the host reads them only on a report step
+/// (logging, checkpoint, sample grid, last step, a stop), all in one read: every other step never waits for the GPU.
 struct StepResult {
-    /// The global batch's loss (averaged over ranks).
-    let loss: Double
     let lr: Double
-    /// Before clipping.
-    let gradNorm: Double
-    /// Ctrl-C or SIGTERM reached some rank during the step.
+    /// What the host read, on a report step (nil on the others).
+    let report: StepReport?
+    /// Ctrl-C or SIGTERM reached this process (alone) or some rank (agreed on a report step).
     let stopRequested: Bool
+}
+
+/// One host read of a step's values: the global batch's loss (averaged over ranks), the gradient norm before clipping,
+/// and what accumulated on the device since the last report.
+struct StepReport {
+    let loss: Double
+    /// nil when it was not measured (no clipping and a report asked for after the step).
+    let gradNorm: Double?
+    /// The summed loss of every step since the last report: not finite when one of them was not.
+    let intervalLoss: Double
+    /// Updates skipped on the device by the steps since the last report, this one not included (fp16 overflows;
+    /// non-finite gradients when clipping).
+    let skippedSteps: Int
+    /// fp16: the loss scale this step used.
+    let lossScale: Double?
+}
+
+/// Running totals on the device between two reports.
+final class StepAccumulators {
+    /// float64 sums: the losses and the skipped updates since the last report.
+    let lossSum: Tensor, skipped: Tensor
+    /// The first step of the interval (for messages that name where something went wrong).
+    var firstStep: Int
+
+    init(device: Device, firstStep: Int) throws {
+        lossSum = try Tensor.zeros([], dtype: .float64, device: device)
+        skipped = try Tensor.zeros([], dtype: .float64, device: device)
+        self.firstStep = firstStep
+    }
 }
 
 extension Trainer {
@@ -19,7 +47,8 @@ extension Trainer {
     /// epoch, so a resumed run rebuilds it without replaying the random stream.
     func epochOrder(_ epoch: Int) throws -> [Int64] {
         let g = try Generator(seed: UInt64(config.run.seed) &+ UInt64(epoch) &* 1_000_003)
-        return try Tensor.randperm(data.count, generator: g).toArray(Int64.self)
+        // Drawn and read on the host (its own CPU generator): no wait for the device, on any device.
+        return try OpRecorder.hostData { try Tensor.randperm(data.count, generator: g).toArray(Int64.self) }
     }
 
     func ensureOrder() throws {
@@ -44,50 +73,103 @@ extension Trainer {
         return distributed.rank * per..<(distributed.rank + 1) * per
     }
 
-    /// One optimizer step: the micro-batches' forward and backward passes, the gradient average across ranks,
-    /// clipping, AdamW and EMA. Stops with the last good checkpoint named when the loss or gradients are not finite.
-    func optimizerStep() throws -> StepResult {
+    /// One optimizer step: the micro-batches' forward and backward passes, the gradient average across ranks, and
+    /// the tail — fp16 unscaling with its overflow check, clipping, AdamW and EMA — in multi-tensor kernels on the
+    /// device. Nothing is read back unless `report`: then the loss, the gradient norm and the interval's totals come
+    /// back in one read, before the weights change, and a non-finite loss or gradient stops the run there with the
+    /// last good checkpoint named. Between reports, a non-finite gradient (when clipping) or an fp16 overflow skips
+    /// the update on the device, and the next report says so.
+    func optimizerStep(report asked: Bool) throws -> StepResult {
         let accumulation = config.training.gradientAccumulationSteps
         let params = optimizer.parameters.map(\.1)
         let lr = config.optimizer.learningRate * schedule.multiplier(at: state.step)
         optimizer.lr = lr
-        var stepLoss = 0.0
+        if accumulators == nil { accumulators = try StepAccumulators(device: device, firstStep: state.step + 1) }
+        let totals = accumulators!
+        var stepLoss: Tensor?
         for _ in 0..<accumulation {
             let loss = try microBatchLoss() / Double(accumulation)
             try (scaler?.scaled(loss) ?? loss).backward()
-            stepLoss += try loss.item()
+            let value = try loss.detach()
+            stepLoss = try stepLoss.map { try $0 + value } ?? value
         }
-        // Ranks agree on the loss (their mean, the global batch's loss) and on whether to stop, so that a NaN
-        // or Ctrl-C seen by one rank stops all of them at the same step.
+        try totals.lossSum.add_(stepLoss!)
+        if let parallel { try parallel.averageGradients(params) }
+        // fp16: unscale, and learn on the device whether the gradients overflowed.
+        var foundInf = try scaler?.unscale(params)
+        var gradNorm: Tensor?
+        if let maxNorm = config.optimizer.maxGradNorm {
+            gradNorm = try clipGradNorm_(params, maxNorm: maxNorm)
+            // A finite loss can hide a NaN gradient (0 × inf in backward); stepping on it would poison the weights.
+            // The norm already says so: the update is skipped on the device, and the next report stops the run.
+            if foundInf == nil, let gradNorm { foundInf = try gradNorm.isFinite().logicalNot().to(.float32) }
+        } else if asked || Interrupt.isRequested {
+            gradNorm = try gradientNorm(params)
+        }
         var stopRequested = Interrupt.isRequested
-        if let parallel {
-            try parallel.averageGradients(params)
-            let agreed = try parallel.mean(try Tensor([stepLoss, stopRequested ? 1 : 0])).to(.cpu).toArray(Double.self)
-            stepLoss = agreed[0]
-            stopRequested = agreed[1] > 0
+        // Alone, a stop makes this a report step: the checkpoint it leads to needs the step's loss.
+        let report = asked || (parallel == nil && stopRequested)
+        var read: StepReport?
+        if report {
+            (read, stopRequested) = try readReport(loss: stepLoss!, gradNorm: gradNorm, stopRequested: stopRequested)
+            try check(read!, totals: totals)
+            state.loss = read!.loss
+            try totals.lossSum.zero_()
+            try totals.skipped.zero_()
+            totals.firstStep = state.step + 2
+        } else if parallel != nil {
+            // Ranks agree on stopping at a report step, so that all stop at the same one.
+            stopRequested = false
         }
-        // fp16: an overflow in the forward pass is the scaler's to handle (the step is skipped, the scale backs off).
-        guard stepLoss.isFinite || scaler != nil else {
-            throw TrainingError("loss became \(stepLoss.isNaN ? "NaN" : "\(stepLoss)") at step \(state.step + 1); training stopped. "
-                + lastGoodCheckpoint())
-        }
-        // fp16: unscale before clipping; an overflowed step is skipped and the scale backs off.
-        let overflow = try scaler?.unscale(params) ?? false
-        let gradNorm = try config.optimizer.maxGradNorm.map { try clipGradNorm(params, maxNorm: $0) }
-            ?? clipGradNorm(params, maxNorm: .infinity)  // measures the norm, scales by 1
-        // A finite loss can still hide a NaN gradient (0 × inf in backward); stepping on it would poison the
-        // weights, and the next checkpoint with them. fp16 runs leave this to the scaler (an overflowed step).
-        guard gradNorm.isFinite || scaler != nil else {
-            throw TrainingError("the gradient norm became \(gradNorm.isNaN ? "NaN" : "\(gradNorm)") at step \(state.step + 1) (loss \(stepLoss)); "
-                + "training stopped before the weights were changed. " + lastGoodCheckpoint())
-        }
-        if !overflow { try optimizer.step() }
-        scaler?.update(foundInf: overflow)
+        // Counted after the report: a report names this step's own non-finite gradient by its norm.
+        if let foundInf { try totals.skipped.add_(foundInf) }
+        try optimizer.step(foundInf: foundInf)
+        if let foundInf { try scaler?.update(foundInf: foundInf) }
         optimizer.zeroGrad()
         state.step += 1
         try ema?.update(step: state.step)
-        state.loss = stepLoss
-        return StepResult(loss: stepLoss, lr: lr, gradNorm: gradNorm, stopRequested: stopRequested)
+        return StepResult(lr: lr, report: read, stopRequested: stopRequested)
+    }
+
+    /// The step's values and the interval's totals in one read from the device (one host synchronisation), averaged
+    /// over ranks with the stop flags in the same collective.
+    func readReport(loss: Tensor, gradNorm: Tensor?, stopRequested: Bool) throws -> (StepReport, Bool) {
+        let totals = accumulators!
+        let nan = try Tensor.full([], .nan, dtype: .float64, device: device)
+        let values = [try loss.to(.float64), try gradNorm?.to(.float64) ?? nan, totals.lossSum, totals.skipped,
+                      try scaler?.scaleTensor?.to(.float64) ?? nan,
+                      try Tensor.full([], stopRequested ? 1 : 0, dtype: .float64, device: device)]
+        var packed = try Tensor.stack(values)
+        if let parallel { packed = try parallel.mean(packed) }
+        let v = try packed.toArray(Double.self)
+        let report = StepReport(loss: v[0], gradNorm: gradNorm == nil ? nil : v[1], intervalLoss: v[2],
+                                skippedSteps: Int(v[3].rounded()), lossScale: scaler == nil ? nil : v[4])
+        return (report, v[5] > 0)
+    }
+
+    /// Stops the run on a non-finite loss or gradient (fp32 and bf16; fp16 leaves overflows to the scaler), before
+    /// this step changes the weights, naming the last good checkpoint.
+    func check(_ report: StepReport, totals: StepAccumulators) throws {
+        guard scaler == nil else { return }
+        let step = state.step + 1
+        let several = totals.firstStep < step
+        let interval = several ? "between steps \(totals.firstStep) and \(step)" : "at step \(step)"
+        if !report.intervalLoss.isFinite {
+            let value = report.loss.isFinite ? report.intervalLoss : report.loss
+            throw TrainingError("loss became \(value.isNaN ? "NaN" : "\(value)") \(interval); training stopped. "
+                + lastGoodCheckpoint())
+        }
+        if report.skippedSteps > 0 {
+            // Steps firstStep ..< step, whose updates the device skipped.
+            let earlier = totals.firstStep < step - 1 ? "of the steps \(totals.firstStep) to \(step - 1)" : "step \(step - 1)"
+            throw TrainingError("the gradients were not finite at \(report.skippedSteps == 1 ? "" : "\(report.skippedSteps) ")"
+                + "\(earlier): those updates were skipped, so the weights stayed finite; training stopped at step \(step). "
+                + lastGoodCheckpoint())
+        }
+        if let norm = report.gradNorm, !norm.isFinite {
+            throw TrainingError("the gradient norm became \(norm.isNaN ? "NaN" : "\(norm)") at step \(step) (loss \(report.loss)); "
+                + "training stopped before the weights were changed. " + lastGoodCheckpoint())
+        }
     }
 
     /// One micro-batch: noise the clean samples, predict, and return the loss against the objective's target.

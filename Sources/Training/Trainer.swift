@@ -36,6 +36,8 @@ public final class Trainer {
     public internal(set) var state: TrainerState
     public let totalSteps: Int
     var order: [Int64] = []
+    /// Loss and skipped updates summed on the device since the last report (made by the first step).
+    var accumulators: StepAccumulators?
     /// Called after each optimizer step with (step, loss); tests use it to stop a run early.
     public var onStep: ((Int, Double) throws -> Void)?
     /// Called inside each checkpoint write, after the weights and before the rest: tests and `dit train
@@ -169,26 +171,31 @@ public final class Trainer {
         let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery,
                                        imagesPerStep: config.training.effectiveBatchSize)
         var lastLoss = Double.nan
+        let showSamples = logs != nil && !config.run.samplePrompts.isEmpty
         while state.step < totalSteps {
-            let step = try optimizerStep()
-            let (stepLoss, lr, gradNorm) = (step.loss, step.lr, step.gradNorm)
-            lastLoss = stepLoss
-            if !quiet { progress.update(step: state.step, loss: stepLoss, lr: lr) }
-            if let logs, state.step % config.run.logEvery == 0 || state.step == totalSteps {
-                try logs.scalar("train/loss", stepLoss, step: state.step)
-                try logs.scalar("train/lr", lr, step: state.step)
-                try logs.scalar("train/grad_norm", gradNorm, step: state.step)
+            // Which steps read their values back is known before they run, the same on every rank: the others never
+            // wait for the device. (A stop asked for in a single process makes the step a report step too.)
+            let next = state.step + 1
+            let logNow = next % config.run.logEvery == 0 || next == totalSteps
+            let checkpointNow = config.run.checkpointEvery > 0 && next % config.run.checkpointEvery == 0
+            let sampleNow = showSamples && config.run.sampleEvery > 0 && next % config.run.sampleEvery == 0
+            let step = try optimizerStep(report: logNow || checkpointNow || onStep != nil)
+            let read = step.report
+            if let read { lastLoss = read.loss }
+            if !quiet { progress.update(step: state.step, loss: lastLoss, lr: step.lr) }
+            if let logs, let read, logNow {
+                try logs.scalar("train/loss", read.loss, step: state.step)
+                try logs.scalar("train/lr", step.lr, step: state.step)
+                if let norm = read.gradNorm { try logs.scalar("train/grad_norm", norm, step: state.step) }
                 try logs.scalar("train/it_per_sec", progress.rate(at: state.step), step: state.step)
-                if let scaler { try logs.scalar("train/loss_scale", scaler.scale, step: state.step) }
+                if let scale = read.lossScale { try logs.scalar("train/loss_scale", scale, step: state.step) }
             }
             // The checkpoint first: a sample grid that fails must not cost the step's weights.
-            let checkpointNow = config.run.checkpointEvery > 0 && state.step % config.run.checkpointEvery == 0
             if checkpointNow || state.step == totalSteps {
                 let url = try checkpoint()
                 if !quiet { progress.message("checkpoint \(url.path)") }
             }
-            let sampleNow = config.run.sampleEvery > 0 && state.step % config.run.sampleEvery == 0
-            if let logs, (sampleNow || state.step == totalSteps) && !config.run.samplePrompts.isEmpty {
+            if let logs, sampleNow || (showSamples && state.step == totalSteps) {
                 do {
                     let grid = try sampleGrid()
                     let url = runDirectory.appendingPathComponent("samples/step-\(state.step).png")
@@ -200,7 +207,7 @@ public final class Trainer {
                     progress.message("warning: the sample grid at step \(state.step) failed: \(error)")
                 }
             }
-            try onStep?(state.step, stepLoss)
+            try onStep?(state.step, lastLoss)
             if step.stopRequested && state.step < totalSteps {
                 let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try checkpoint()
                 if isMain { progress.message("interrupted at step \(state.step): checkpoint \(url.path) (continue with --resume)") }

@@ -4,7 +4,10 @@ import Torch
 
 // One training step of a library model on the weights in `--model DIR` (a diffusers directory the Python driver
 // writes), answering each "step" line on stdin with "<seconds> <loss>" so that the driver can alternate it with
-// diffusers' model in one run, and "memory" with "<peak allocated bytes> <peak reserved bytes>".
+// diffusers' model in one run, "memory" with "<peak allocated bytes> <peak reserved bytes>", and "count" with
+// "<ATen ops> <host syncs>" of one more step (OpRecorder.count; the driver counts PyTorch's the same way).
+// The step is the trainer's: forward, backward, gradient clipping at norm 1 (multi-tensor), fused AdamW, an EMA
+// (one multi-tensor lerp) and the loss summed on the device; the loss is read after the clock stops.
 //   --kind dit     DiTTransformer2DModel, class-conditional: 32×32×3 pixels, 10 classes (bench_dit_step.py)
 //   --kind pixart  PixArtTransformer2DModel, text-conditional: latents from the model's config and random caption
 //                  features [B, --caption-length, caption_channels] (bench_seed_gpu.py, the seed config)
@@ -61,6 +64,9 @@ do {
     let local = { (t: Tensor) throws -> Tensor in world == 1 ? t : try t.slice(dim: 0, start: rows.lowerBound, end: rows.upperBound) }
     manualSeed(seed)
     let optimizer = try AdamW(model, lr: 1e-4, weightDecay: 0)
+    let ema = try EMA(model, decay: 0.9999)
+    let lossSum = try Tensor.zeros([], dtype: .float64, device: device)
+    var steps = 0
     // Linear β schedule of DDPM; the step draws data, timesteps, labels and noise in the Python script's order.
     let betas = try Tensor.linspace(1e-4, 0.02, steps: 1000, dtype: .float64)
     let alphasCumprod = try (1 - betas).log().cumsum(dim: 0).exp().to(device, .float32)
@@ -90,21 +96,39 @@ do {
         return try F.mseLoss(pred.to(.float32), noise)
     }
 
-    func trainStep() throws -> (Double, Double) {
-        let start = DispatchTime.now().uptimeNanoseconds
+    /// The step as the trainer takes it: nothing in it waits for the device.
+    func step() throws -> Tensor {
         let l = precision == "bf16" ? try withAutocast(device: device, dtype: .bfloat16, loss) : try loss()
         optimizer.zeroGrad()
         try l.backward()
         try parallel?.averageGradients(model.parameters())
+        try clipGradNorm_(model.parameters(), maxNorm: 1)
         try optimizer.step()
-        let value = try l.item()  // waits for the device
-        return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, value)
+        steps += 1
+        try ema.update(step: steps)
+        let value = try l.detach()
+        try lossSum.add_(value)
+        return value
+    }
+
+    func trainStep() throws -> (Double, Double) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let l = try step()
+        try Runtime.synchronize(device)  // the clock stops when the device has finished
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return (seconds, try l.item())
     }
 
     if worker {
         emit("ready \(model.parameterCount)")
         while let line = readLine() {
             if line == "quit" { break }
+            if line == "count" {
+                let counted = try OpRecorder.count { _ = try step() }.count
+                emit("\(counted.ops) \(counted.syncs)")
+                if counted.syncs > 0 { FileHandle.standardError.write(Data("dit-bench: syncs: \(counted.syncSummary)\n".utf8)) }
+                continue
+            }
             if line == "memory" {
                 let m = try Runtime.memory(on: device)
                 emit("\(m.peakAllocated) \(m.peakReserved)")

@@ -54,6 +54,13 @@ void ct_cpu_cache_empty(void);                    /* returns them to the system 
    "->name\toutput dtypes" ("-" for a non-tensor argument); stop returns the lines, free with ct_free_string */
 int ct_op_recording_start(void);
 char *ct_op_recording_stop(void);
+/* op counting (this thread and the autograd threads it starts): ATen ops dispatched, and host synchronisations:
+   scalar reads (_local_scalar_dense), blocking copies between host and device, data-dependent shapes (nonzero, ...),
+   and host reads of tensor data through this shim (ct_copy_to_buffer). stop fills the counts (calls: the ops called
+   from outside any other op) and returns the syncs, one "name\treason" line each (free with ct_free_string) */
+int ct_op_counting_start(void);
+char *ct_op_counting_stop(int64_t *ops, int64_t *calls, int64_t *syncs);
+void ct_op_counting_host_side(bool on);           /* reads of host-made CPU tensors (a CPU generator's draw) */
 char *ct_describe(ct_tensor t);                   /* torch's printout; free with ct_free_string */
 void ct_free_string(char *s);
 
@@ -154,6 +161,10 @@ ct_tensor ct_quantile(ct_tensor a, double q, int64_t dim, bool keepdim); /* line
 
 /* ---- conversion, shape and indexing ---- */
 ct_tensor ct_to(ct_tensor a, int32_t dtype, int32_t dev, int32_t index); /* -1 keeps dtype / device */
+/* to another device without waiting: from pinned memory the host goes on at once (torch's non_blocking=True) */
+ct_tensor ct_to_non_blocking(ct_tensor a, int32_t dev, int32_t index);
+ct_tensor ct_pin_memory(ct_tensor a);             /* a page-locked copy (needs a CUDA build and driver) */
+bool ct_is_pinned(ct_tensor a);
 ct_tensor ct_clone(ct_tensor a);
 ct_tensor ct_contiguous(ct_tensor a);
 ct_tensor ct_alias(ct_tensor a);                  /* a new handle to the same tensor */
@@ -211,12 +222,25 @@ ct_tensor ct_mse_loss(ct_tensor a, ct_tensor b, int32_t reduction);
 ct_tensor ct_cross_entropy(ct_tensor logits, ct_tensor target, ct_tensor weight, int32_t reduction,
                            int64_t ignore_index, double label_smoothing);
 
-/* ---- optimizers ---- */
-/* torch.optim.AdamW(fused=True) over n parameters; steps are float32 scalar tensors, already incremented for
- * this update (the kernel reads them, as torch's Python side increments them before the call) */
+/* ---- optimizers: the whole tail of a training step on the device, no value read by the host ---- */
+/* torch.optim.AdamW(fused=True) over n parameters; steps are float32 scalar tensors, incremented here before the
+ * kernel reads them. grad_scale (NULL: none) divides the gradients first; found_inf (NULL: none), a float32 scalar on
+ * the parameters' device, skips the update where it is nonzero (the steps are decremented again), as GradScaler.step
+ * does with a fused optimizer */
 int ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs,
                     const ct_tensor *exp_avg_sqs, const ct_tensor *steps, int64_t n, double lr, double beta1,
-                    double beta2, double weight_decay, double eps, bool maximize);
+                    double beta2, double weight_decay, double eps, bool maximize, ct_tensor grad_scale,
+                    ct_tensor found_inf);
+/* multi-tensor kernels (torch._foreach_*): out receives n new handles */
+int ct_foreach_norm(const ct_tensor *ts, int64_t n, double ord, ct_tensor *out);
+int ct_foreach_mul_tensor_(const ct_tensor *ts, int64_t n, ct_tensor factor);     /* factor: a scalar tensor */
+int ct_foreach_lerp_(const ct_tensor *ts, const ct_tensor *ends, int64_t n, double weight);
+int ct_foreach_copy_(const ct_tensor *dst, const ct_tensor *src, int64_t n);
+/* GradScaler's kernels: gradients × inv_scale, found_inf set to 1 where one holds inf or NaN; the scale and growth
+ * tracker updated from found_inf (torch._amp_update_scale_) */
+int ct_amp_unscale_(const ct_tensor *grads, int64_t n, ct_tensor found_inf, ct_tensor inv_scale);
+int ct_amp_update_scale_(ct_tensor scale, ct_tensor growth_tracker, ct_tensor found_inf, double growth_factor,
+                         double backoff_factor, int64_t growth_interval);
 bool ct_fused_adamw_available(int32_t dev);
 
 /* ---- c10d: process groups for data-parallel training (distributed.cpp) ----

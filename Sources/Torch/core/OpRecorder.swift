@@ -38,4 +38,48 @@ public enum OpRecorder {
         }
         return (try result.get(), ops)
     }
+
+    /// What a closure costs: ATen ops dispatched (those it calls and those they call, forward and backward alike)
+    /// and host synchronisations — scalar reads (`item()`), copies between host and device that the host waits for,
+    /// outputs whose shape depends on the data, and host reads of tensor data. Counted the same on the CPU, where
+    /// nothing waits, as on a GPU, where each of them stalls the host until the device has caught up.
+    public struct Count: Sendable, Equatable {
+        /// Every ATen op, also those an op calls inside itself.
+        public let ops: Int
+        /// The ops called from outside any other op: what the program (and autograd) asked for. On a GPU a
+        /// multi-tensor kernel is one of these whatever the number of tensors; the CPU runs it as a loop inside.
+        public let calls: Int
+        public let syncs: Int
+        /// One "op: reason" entry per synchronisation, in order ("outer > inner" when an op made it inside another).
+        public let syncSites: [String]
+
+        /// The sites once each, with how often they occurred, in order of first occurrence.
+        public var syncSummary: String {
+            var order: [String] = [], times: [String: Int] = [:]
+            for site in syncSites {
+                if times[site] == nil { order.append(site) }
+                times[site, default: 0] += 1
+            }
+            return order.map { times[$0]! > 1 ? "\($0) ×\(times[$0]!)" : $0 }.joined(separator: "; ")
+        }
+    }
+
+    /// Runs `body`, whose host reads are of data made on the host (a permutation drawn by a CPU generator): on a GPU
+    /// they wait for nothing, so `count` leaves them out.
+    public static func hostData<R>(_ body: () throws -> R) rethrows -> R {
+        ct_op_counting_host_side(true)
+        defer { ct_op_counting_host_side(false) }
+        return try body()
+    }
+
+    public static func count<R>(_ body: () throws -> R) throws -> (result: R, count: Count) {
+        try check(ct_op_counting_start())
+        var result: Result<R, Error>
+        do { result = .success(try body()) } catch { result = .failure(error) }
+        var ops: Int64 = 0, calls: Int64 = 0, syncs: Int64 = 0
+        guard let text = ct_op_counting_stop(&ops, &calls, &syncs) else { throw TorchError.last() }
+        defer { ct_free_string(text) }
+        let sites = String(cString: text).split(separator: "\n").map { $0.split(separator: "\t").joined(separator: ": ") }
+        return (try result.get(), Count(ops: Int(ops), calls: Int(calls), syncs: Int(syncs), syncSites: sites))
+    }
 }

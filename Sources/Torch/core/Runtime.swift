@@ -43,6 +43,12 @@ public enum Runtime {
     }
 
     /// Starts a new peak at what is live now.
+    /// Waits until `device` has finished the work queued so far (for clocks; a training step never calls it). A read
+    /// of one value is such a wait on CUDA; the CPU runs everything as it is called.
+    public static func synchronize(_ device: Device) throws {
+        if case .cuda = device { _ = try Tensor.zeros([], device: device).item() }
+    }
+
     public static func resetPeakMemory(on device: Device) throws {
         switch device {
         case .cpu: ct_cpu_reset_peak()

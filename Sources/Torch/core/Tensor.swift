@@ -109,6 +109,14 @@ public final class Tensor: @unchecked Sendable {
     public func to(_ device: Device, _ dtype: DType) throws -> Tensor {
         try wrap(ct_to(handle, dtype.rawValue, device.typeCode, device.index))
     }
+    /// To `device` without the host waiting for the copy (torch's `non_blocking=True`): from pinned memory the copy
+    /// runs on the device's stream while the host goes on. Same as `to(device)` between CPU tensors.
+    public func to(_ device: Device, nonBlocking: Bool) throws -> Tensor {
+        nonBlocking ? try wrap(ct_to_non_blocking(handle, device.typeCode, device.index)) : try to(device)
+    }
+    /// A copy in page-locked host memory, which a GPU reads without a staging copy (needs CUDA).
+    public func pinnedMemory() throws -> Tensor { try wrap(ct_pin_memory(handle)) }
+    public var isPinned: Bool { ct_is_pinned(handle) }
     public func clone() throws -> Tensor { try wrap(ct_clone(handle)) }
     public func contiguous() throws -> Tensor { try wrap(ct_contiguous(handle)) }
 }

@@ -2,8 +2,9 @@ import CTorch
 import Foundation
 
 /// AdamW (Loshchilov & Hutter), numerically torch.optim.AdamW. On CPU and CUDA it runs libtorch's fused kernel
-/// (`_fused_adamw_`, one call for all parameters); `fused: false` runs the same update as PyTorch's
-/// single-tensor loop, op by op.
+/// (`_fused_adamw_`, one call for all parameters, step counts included); `fused: false` runs the same update as
+/// PyTorch's single-tensor loop, op by op. With a GradScaler, `step(foundInf:)` skips the update on the device, as
+/// `GradScaler.step` does with `AdamW(fused=True)`: no value is read back by the host.
 public final class AdamW {
     public var lr: Double
     public var beta1: Double, beta2: Double, eps: Double, weightDecay: Double
@@ -60,8 +61,10 @@ public final class AdamW {
         return s
     }
 
-    /// One update of every parameter that has a gradient.
-    public func step() throws {
+    /// One update of every parameter that has a gradient. `gradScale` (a scalar tensor) divides the gradients first;
+    /// where `foundInf` (a float32 scalar on the parameters' device) is nonzero nothing changes — weights, moments,
+    /// step counts — and the host never has to look.
+    public func step(gradScale: Tensor? = nil, foundInf: Tensor? = nil) throws {
         var params: [Tensor] = [], grads: [Tensor] = [], states: [State] = []
         for (i, (_, p)) in parameters.enumerated() {
             guard let g = p.grad else { continue }
@@ -71,26 +74,28 @@ public final class AdamW {
         }
         if params.isEmpty { return }
         if fused {
-            try fusedStep(params, grads, states)
+            try fusedStep(params, grads, states, gradScale: gradScale, foundInf: foundInf)
         } else {
-            try withNoGrad { try loopStep(params, grads, states) }
+            // The reference loop reads the flag (a host synchronisation); the trainer runs fused.
+            if let foundInf, try foundInf.item() != 0 { return }
+            try withNoGrad {
+                if let gradScale { for g in grads { try g.div_(gradScale) } }
+                try loopStep(params, grads, states)
+            }
         }
     }
 
-    private func fusedStep(_ params: [Tensor], _ grads: [Tensor], _ states: [State]) throws {
-        // Like torch's _fused_adamw: the step counts are incremented first; the kernel only reads them.
-        try withNoGrad { for s in states { try s.step.add_(1) } }
-        // The fused kernel takes tensors of one device and dtype per call.
-        var groups: [String: [Int]] = [:]
-        for (i, p) in params.enumerated() { groups["\(p.device)/\(p.dtype)", default: []].append(i) }
-        for key in groups.keys.sorted() {
-            let idx = groups[key]!
+    private func fusedStep(_ params: [Tensor], _ grads: [Tensor], _ states: [State], gradScale: Tensor?,
+                           foundInf: Tensor?) throws {
+        // The fused kernel takes tensors of one device and dtype per call (it increments the step counts first).
+        for idx in Foreach.groups(params) {
             let status = withHandles(idx.map { params[$0] }) { p, n in
                 withHandles(idx.map { grads[$0] }) { g, _ in
                     withHandles(idx.map { states[$0].expAvg }) { m, _ in
                         withHandles(idx.map { states[$0].expAvgSq }) { v, _ in
                             withHandles(idx.map { states[$0].step }) { s, _ in
-                                ct_fused_adamw_(p, g, m, v, s, n, lr, beta1, beta2, weightDecay, eps, false)
+                                ct_fused_adamw_(p, g, m, v, s, n, lr, beta1, beta2, weightDecay, eps, false,
+                                                gradScale?.handle, foundInf?.handle)
                             }
                         }
                     }

@@ -22,8 +22,12 @@ public final class EMA {
     /// Moves the averages toward the module's current parameters; with `step`, the decay warms up as in diffusers.
     public func update(step: Int? = nil) throws {
         let d = step.map { self.decay(atStep: max(1, $0)) } ?? decay
+        // One multi-tensor lerp per device and dtype (torch._foreach_lerp_), not one kernel per parameter.
+        let averages = shadow.map(\.1)
         try withNoGrad {
-            for ((_, avg), p) in zip(shadow, parameters) { try avg.lerp_(p, 1 - d) }
+            for group in Foreach.groups(averages) {
+                try Foreach.lerp_(group.map { averages[$0] }, group.map { parameters[$0] }, weight: 1 - d)
+            }
         }
     }
 
