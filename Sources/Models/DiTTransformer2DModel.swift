@@ -160,8 +160,8 @@ public final class DiTBlock: Module {
     func callAsFunction(_ x: Tensor, timestep t: Tensor, classLabels y: Tensor) throws -> Tensor {
         let m = try norm1.modulation(t, y, dtype: x.dtype)
         let (shiftMSA, scaleMSA, gateMSA, shiftMLP, scaleMLP, gateMLP) = (m[0], m[1], m[2], m[3], m[4], m[5])
-        let x = try F.gatedResidual(x, gate: gateMSA, attn1(F.modulate(norm1.norm(x), shift: shiftMSA, scale: scaleMSA)))
-        return try F.gatedResidual(x, gate: gateMLP, ff(F.modulate(norm3(x), shift: shiftMLP, scale: scaleMLP)))
+        let x = try x + gateMSA * attn1(norm1.norm(x) * (1 + scaleMSA) + shiftMSA)
+        return try x + gateMLP * ff(norm3(x) * (1 + scaleMLP) + shiftMLP)
     }
 }
 

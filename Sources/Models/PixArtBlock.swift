@@ -34,12 +34,11 @@ public final class PixArtBlock: Module {
         let b = x.size(0)
         let m = try (scaleShiftTable.unsqueezed(0) + t.reshaped(b, 6, -1)).chunked(6, dim: 1)
         let (shiftMSA, scaleMSA, gateMSA, shiftMLP, scaleMLP, gateMLP) = (m[0], m[1], m[2], m[3], m[4], m[5])
-        var x = try F.gatedResidual(x, gate: gateMSA,
-                                    attn1(F.modulate(norm1(x), shift: shiftMSA, scale: scaleMSA), mask: attentionMask))
+        var x = try x + gateMSA * attn1(norm1(x) * (1 + scaleMSA) + shiftMSA, mask: attentionMask)
         if let attn2 {
             x = try x + attn2(x, context: caption, mask: captionMask)
         }
-        return try F.gatedResidual(x, gate: gateMLP, ff(F.modulate(norm2(x), shift: shiftMLP, scale: scaleMLP)))
+        return try x + gateMLP * ff(norm2(x) * (1 + scaleMLP) + shiftMLP)
     }
 }
 

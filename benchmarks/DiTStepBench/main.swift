@@ -11,8 +11,7 @@ import Torch
 //   --kind dit     DiTTransformer2DModel, class-conditional: 32×32×3 pixels, 10 classes (bench_dit_step.py)
 //   --kind pixart  PixArtTransformer2DModel, text-conditional: latents from the model's config and random caption
 //                  features [B, --caption-length, caption_channels] (bench_seed_gpu.py, the seed config)
-// `--precision bf16` runs the forward pass under autocast, as `mixed_precision: bf16` does in training;
-// `--no-fused-adaln` turns the shim's fused adaLN kernels off (benchmarks/bench_fused_adaln.py compares).
+// `--precision bf16` runs the forward pass under autocast, as `mixed_precision: bf16` does in training.
 //
 // Launched with torchrun's variables (WORLD_SIZE > 1, RANK, MASTER_ADDR, MASTER_PORT; benchmarks/bench_ddp.py sets
 // them) it trains data-parallel over c10d Gloo like `dit train`: every rank draws the global batch and takes its
@@ -28,8 +27,6 @@ let modelDirectory = option("--model")
 let kind = option("--kind") ?? "dit"
 let precision = option("--precision") ?? "fp32"
 let captionLength = option("--caption-length").flatMap(Int.init) ?? 64
-// `--no-fused-adaln`: adaLN's modulation and gated residuals as separate ATen ops (to measure the fused kernels).
-if args.contains("--no-fused-adaln") { F.fusedModulation = false }
 
 /// Unbuffered line to stdout (the driver waits for each answer).
 func emit(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

@@ -222,13 +222,6 @@ ct_tensor ct_mse_loss(ct_tensor a, ct_tensor b, int32_t reduction);
 ct_tensor ct_cross_entropy(ct_tensor logits, ct_tensor target, ct_tensor weight, int32_t reduction,
                            int64_t ignore_index, double label_smoothing);
 
-/* ---- adaLN (fused_modulation.cpp): one pass each way on the CPU for float32 [B, N, C] with [B, 1, C] vectors;
- * the same ATen arithmetic elsewhere ---- */
-ct_tensor ct_modulate(ct_tensor x, ct_tensor shift, ct_tensor scale);  /* x·(1 + scale) + shift */
-ct_tensor ct_gated_residual(ct_tensor h, ct_tensor gate, ct_tensor y); /* h + gate·y */
-void ct_fused_modulation_set_enabled(bool on);                         /* off: always the ATen ops (to compare) */
-bool ct_fused_modulation_enabled(void);
-
 /* ---- optimizers: the whole tail of a training step on the device, no value read by the host ---- */
 /* torch.optim.AdamW(fused=True) over n parameters; steps are float32 scalar tensors, incremented here before the
  * kernel reads them. grad_scale (NULL: none) divides the gradients first; found_inf (NULL: none), a float32 scalar on
