@@ -77,6 +77,16 @@ struct DataParallelTests {
         #expect(loss(single.output) != nil && loss(single.output) == loss(parallel.output))
     }
 
+    /// Data-parallel steps do not wait either: the gradient all-reduce is waited on without reading a value, and a
+    /// report step reads once (the loss, the norm and the ranks' stop flags averaged in one collective).
+    @Test func aDataParallelStepNeverWaits() throws {
+        let dir = try trainerFixture.get()
+        let config = try dataParallelConfig(dir, name: "dp-syncs", steps: 5)
+        let run = try launch(2, ["train", "--config", config.path, "--dry-run"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("host syncs per step     0 (a logging or checkpoint step: 1)"), "\(run.output)")
+    }
+
     /// A checkpoint of a 2-process run resumes with 1 process to the weights of the uninterrupted 2-process run: the
     /// saved state is per global batch.
     @Test func aTwoProcessCheckpointResumesWithOneProcess() throws {
