@@ -76,6 +76,34 @@ public struct TrainedRun {
                                   negativePrompt: negativePrompt, batchSize: batchSize))
     }
 
+    /// One prompt's denoising, step by step: the sample after each step and the clean image the model predicted at
+    /// it (x̂₀), both decoded to images, with the timesteps. The last sample is what `generate` returns for the same
+    /// seed and settings.
+    public func trajectory(_ prompt: String, sampler: TrainConfig.Sampler? = nil, steps: Int, cfgScale: Double,
+                           seed: UInt64, negativePrompt: String = "")
+        throws -> (timesteps: [Double], samples: [RGBImage], predictions: [RGBImage])
+    {
+        let scheduler = try Components.sampler(config, override: sampler)
+        var timesteps: [Double] = [], samples: [Tensor] = [], predictions: [Tensor] = []
+        let pipeline = self.pipeline
+        _ = try pipeline.generate([prompt], scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed,
+                                  negativePrompt: negativePrompt) { _, t, x, x0 in
+            timesteps.append(t)
+            samples.append(try pipeline.decode(x))
+            guard let x0 else {
+                throw SamplingError("the \(type(of: scheduler).className) sampler gives no clean-sample estimate")
+            }
+            predictions.append(try pipeline.decode(x0))
+        }
+        let images = { (batches: [Tensor]) in try batches.map { try RGBImage(tensor: try $0[0]) } }
+        return (timesteps, try images(samples), try images(predictions))
+    }
+
+    /// Images in rows of `columns`, each with its label (nil: none), at the size `grid(_:prompts:)` draws them.
+    public func grid(_ images: [RGBImage], columns: Int, labels: [String]?) -> RGBImage {
+        imageGrid(images, columns: columns, scale: max(1, 128 / config.data.imageSize), labels: labels)
+    }
+
     /// The images of `generate` as one grid: a row per prompt when there are several images each, prompts as labels.
     public func grid(_ images: [RGBImage], prompts: [String], numImages: Int = 1, labels: Bool = true) -> RGBImage {
         imageGrid(images, columns: numImages > 1 ? numImages : min(4, images.count),

@@ -143,9 +143,17 @@ public final class DPMSolverMultistepScheduler: NoiseScheduler {
         } else {
             prev = try thirdOrder(sample: x)
         }
+        // The clean-sample estimate of this step: the converted output itself for dpmsolver++, else from ε.
+        let x0: Tensor
+        if config.algorithmType.hasSuffix("dpmsolver++") {
+            x0 = m
+        } else {
+            let (alpha, sigma) = try alphaSigma(i)
+            x0 = try (x - sigma * m) / alpha
+        }
         if lowerOrderNums < config.solverOrder { lowerOrderNums += 1 }
         stepIndex = i + 1
-        return SchedulerStepOutput(prevSample: try prev.to(m.dtype), predOriginalSample: nil)
+        return SchedulerStepOutput(prevSample: try prev.to(m.dtype), predOriginalSample: try x0.to(m.dtype))
     }
 
     /// One DPM-Solver step of order 1 (DDIM in λ-time).

@@ -106,8 +106,9 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
         let x = try sample.to(.float32)
         let sigma = try sigmas[i], sigmaNext = try sigmas[i + 1]
         var prev: Tensor
+        // The clean-sample estimate: x = (1 − σ)·x₀ + σ·ε and v = ε − x₀ give x₀ = x − σ·v.
+        let x0 = try x - sigma * modelOutput
         if config.stochasticSampling {
-            let x0 = try x - sigma * modelOutput
             let noise = try Tensor.randn(x.shape, dtype: x.dtype, device: generator?.device ?? x.device, generator: generator)
                 .to(x.device)
             prev = try (1.0 - sigmaNext) * x0 + sigmaNext * noise
@@ -115,7 +116,7 @@ public final class FlowMatchEulerDiscreteScheduler: NoiseScheduler {
             prev = try x + (sigmaNext - sigma) * modelOutput
         }
         stepIndex = i + 1
-        return SchedulerStepOutput(prevSample: try prev.to(modelOutput.dtype), predOriginalSample: nil)
+        return SchedulerStepOutput(prevSample: try prev.to(modelOutput.dtype), predOriginalSample: try x0.to(modelOutput.dtype))
     }
 
     /// diffusers' scale_noise: σ·ε + (1 − σ)·x₀ with σ looked up for each of `timesteps` (values of the schedule).

@@ -10,7 +10,8 @@ public enum PredictionType: String, Codable, Sendable, CaseIterable {
 /// One sampler step's result.
 public struct SchedulerStepOutput {
     public let prevSample: Tensor
-    /// The model's estimate of the clean sample (DDPM/DDIM), when the scheduler computes one.
+    /// The model's estimate of the clean sample x̂₀ at this step (diffusers' `pred_original_sample`; DiTKit's
+    /// DPM-Solver and flow Euler samplers give it too, for `dit explain trajectory`).
     public let predOriginalSample: Tensor?
 }
 

@@ -29,7 +29,8 @@ struct Eval: ParsableCommand {
         let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
         var kept: [RGBImage] = []
         let result = try ShapesEvaluation.evaluate(run, prompts: prompts, holdout: holdout, heldOutPrompts: heldOutPrompts,
-                                                   steps: sampling.steps, cfgScale: sampling.cfgScale, seed: seed) { kept.append($1) }
+                                                   steps: sampling.steps,
+                                                   cfgScale: sampling.singleScale(command: "dit eval"), seed: seed) { kept.append($1) }
         func line(_ name: String, _ s: ShapesEvaluation.Scores) -> String {
             String(format: "%@ (%d prompts): color %.2f  shape %.2f  position %.2f  size %.2f  overall %.2f",
                    name, s.count, s.color, s.shape, s.position, s.size, s.overall)

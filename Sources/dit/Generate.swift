@@ -36,15 +36,30 @@ struct Generate: ParsableCommand {
         let (chosen, note) = device.choose(for: weights.checkpoint)
         if let note { print(note) }
         let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
-        let images = try run.generate(prompts, numImages: numImages, sampler: sampler, steps: sampling.steps,
-                                      cfgScale: sampling.cfgScale,
-                                      seed: seed, negativePrompt: negativePrompt, batchSize: batchSize, eta: eta)
-        try PNG.write(run.grid(images, prompts: prompts, numImages: numImages, labels: !noLabels), to: grid)
+        let scales = sampling.cfgScale.values
+        // Every scale starts from the same noise (the same seed), so a column of the grid is one seed under each scale.
+        let byScale = try scales.map { scale in
+            try run.generate(prompts, numImages: numImages, sampler: sampler, steps: sampling.steps, cfgScale: scale,
+                             seed: seed, negativePrompt: negativePrompt, batchSize: batchSize, eta: eta)
+        }
+        var images: [RGBImage] = [], labels: [String] = []
+        for (p, prompt) in prompts.enumerated() {
+            for (s, scale) in scales.enumerated() {
+                images += byScale[s][(p * numImages)..<((p + 1) * numImages)]
+                let label = scales.count > 1 ? "cfg \(GuidanceScales([scale])): \(prompt)" : prompt
+                labels += Array(repeating: label, count: numImages)
+            }
+        }
+        let picture = scales.count > 1
+            ? run.grid(images, columns: numImages, labels: noLabels ? nil : labels)
+            : run.grid(images, prompts: prompts, numImages: numImages, labels: !noLabels)
+        try PNG.write(picture, to: grid)
         for (i, image) in images.enumerated() {
             if let folder { try PNG.write(image, to: folder.appendingPathComponent(String(format: "%03d.png", i))) }
         }
         let singles = outputDir.map { " and \($0)/000.png … \(String(format: "%03d.png", images.count - 1))" } ?? ""
-        print("wrote \(images.count) image(s) to \(output)\(singles) (checkpoint \(run.checkpoint.path), "
+        let rows = scales.count > 1 ? " (\(prompts.count * scales.count) rows: each prompt at guidance \(sampling.cfgScale))" : ""
+        print("wrote \(images.count) image(s) to \(output)\(singles)\(rows) (checkpoint \(run.checkpoint.path), "
             + "\(weights.weightsName) weights)")
     }
 }

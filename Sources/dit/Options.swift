@@ -36,10 +36,33 @@ struct RunDeviceOptions: ParsableArguments {
 /// How a sampler runs: `--steps`, `--cfg-scale` (generate, eval).
 struct SamplingOptions: ParsableArguments {
     @Option(help: "Sampling steps.") var steps = 25
-    @Option(help: "Classifier-free guidance scale (1 = none).") var cfgScale = 4.0
+    @Option(help: "Classifier-free guidance scale (1 = none); dit generate also takes a list (1,2,4,7): one grid row per scale.")
+    var cfgScale = GuidanceScales([4.0])
 
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
-        guard cfgScale.isFinite else { throw ValidationError("--cfg-scale must be a finite number") }
     }
+
+    /// The one scale of commands that take one (dit eval).
+    func singleScale(command: String) throws -> Double {
+        guard cfgScale.values.count == 1 else {
+            throw ValidationError("\(command) takes one --cfg-scale; a list (\(cfgScale)) is for dit generate's comparison grid")
+        }
+        return cfgScale.values[0]
+    }
+}
+
+/// `--cfg-scale 4` or `--cfg-scale 1,2,4,7`: finite scales, in the order given.
+struct GuidanceScales: ExpressibleByArgument, CustomStringConvertible {
+    let values: [Double]
+    init(_ values: [Double]) { self.values = values }
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map {
+            Double($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard !parts.isEmpty, parts.allSatisfy({ $0?.isFinite == true }) else { return nil }
+        values = parts.map { $0! }
+    }
+    var description: String { values.map { $0 == $0.rounded() && abs($0) < 1e6 ? String(format: "%.1f", $0) : "\($0)" }.joined(separator: ",") }
+    var defaultValueDescription: String { description }
 }

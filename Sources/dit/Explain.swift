@@ -1,0 +1,43 @@
+import ArgumentParser
+import Core
+import Datasets
+import Foundation
+import Inference
+import Recipe
+import Torch
+
+/// `dit explain …`: pictures of what a trained model does, for learning (the course's figures come from here).
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a trained model does: its denoising trajectory, step by step.",
+        subcommands: [Trajectory.self])
+}
+
+/// `dit explain trajectory --checkpoint RUN --prompt P`: the sample after each sampling step (top row) and the clean
+/// image the model predicts at that step, x̂₀ (bottom row), decoded through the VAE for latent runs.
+struct Trajectory: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Two rows: the sample x_t after each sampling step, and the clean image x̂₀ predicted at it.")
+
+    @OptionGroup var weights: CheckpointOptions
+    @Option(help: "The prompt.") var prompt: String
+    @OptionGroup var sampling: SamplingOptions
+    @Option(help: "Random seed (the same seed gives dit generate's image as the last sample).") var seed: UInt64 = 0
+    @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
+    var sampler: TrainConfig.Sampler?
+    @Option(help: "Output PNG.") var output = "trajectory.png"
+    @OptionGroup var device: RunDeviceOptions
+
+    func run() throws {
+        let file = try OutputLocation.file(output, option: "--output")
+        let scale = try sampling.singleScale(command: "dit explain trajectory")
+        let (chosen, note) = device.choose(for: weights.checkpoint)
+        if let note { print(note) }
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let path = try run.trajectory(prompt, sampler: sampler, steps: sampling.steps, cfgScale: scale, seed: seed)
+        let t = path.timesteps.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.1f", $0) }
+        let labels = t.map { "x_t after t=\($0)" } + t.map { "x0 predicted at t=\($0)" }
+        try PNG.write(run.grid(path.samples + path.predictions, columns: path.samples.count, labels: labels), to: file)
+        print("wrote the trajectory of \"\(prompt)\" (\(path.samples.count) steps, guidance \(scale), seed \(seed)) to \(output)")
+    }
+}

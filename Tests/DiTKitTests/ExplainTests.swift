@@ -1,0 +1,67 @@
+@testable import Datasets
+@testable import Inference
+@testable import Recipe
+@testable import Training
+import Foundation
+import TestSupport
+import Testing
+import Torch
+
+/// Tools that show what a trained model does (issue 21): guidance grids, denoising trajectories.
+@Suite("See what the model learned", .serialized)
+struct ExplainTests {
+    /// `--cfg-scale 1,3`: one row per scale, every row from the same noise, so the scale-1 row is exactly what
+    /// `--cfg-scale 1` draws alone, and guidance changes the images.
+    @Test func aListOfScalesIsAGridOfScalesBySeeds() throws {
+        let (config, _) = try trainedRun("cfg-grid")
+        let out = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        func generate(_ scales: String, _ name: String) throws -> String {
+            let r = try runDit(["generate", "--checkpoint", config.run.directory.path, "a red circle", "--steps", "3",
+                                "--cfg-scale", scales, "--num-images", "2", "--output", out.appendingPathComponent("\(name).png").path,
+                                "--output-dir", out.appendingPathComponent(name).path])
+            #expect(r.status == 0, "\(r.output)")
+            return r.output
+        }
+        let listOutput = try generate("1,3", "list")
+        #expect(listOutput.contains("2 rows: each prompt at guidance 1.0,3.0"), "\(listOutput)")
+        _ = try generate("1", "one")
+        let image = { (name: String, i: Int) in try PNG.read(out.appendingPathComponent(name).appendingPathComponent(String(format: "%03d.png", i))) }
+        for i in 0..<2 { #expect(try image("list", i).pixels == image("one", i).pixels, "image \(i) at scale 1") }
+        #expect(try image("list", 2).pixels != image("list", 0).pixels, "guidance 3 changes the first seed's image")
+        let grid = try PNG.read(out.appendingPathComponent("list.png")), single = try PNG.read(out.appendingPathComponent("one.png"))
+        #expect(grid.width == single.width && grid.height > single.height * 3 / 2, "\(grid.width)×\(grid.height) vs \(single.width)×\(single.height)")
+        // dit eval takes one scale and says why.
+        let eval = try runDit(["eval", "--checkpoint", config.run.directory.path, "--cfg-scale", "1,3", "--steps", "2"])
+        #expect(eval.status != 0 && eval.output.contains("takes one --cfg-scale"), "\(eval.output)")
+        let bad = try runDit(["generate", "--checkpoint", config.run.directory.path, "x", "--cfg-scale", "1,,3"])
+        #expect(bad.status != 0 && bad.output.contains("--cfg-scale"), "\(bad.output)")
+    }
+
+    /// The trajectory's last sample is the image `generate` makes with the same seed, pixel for pixel; x̂₀ moves
+    /// toward it as the steps go (the first prediction is the farthest); the command draws two rows of `--steps`.
+    @Test func theTrajectoryEndsAtTheGeneratedImage() throws {
+        let (config, _) = try trainedRun("trajectory", steps: 6)
+        let run = try TrainedRun(path: config.run.directory, useEMA: true, device: .cpu)
+        let path = try run.trajectory("a red circle", steps: 5, cfgScale: 3, seed: 11)
+        let generated = try run.generate(["a red circle"], steps: 5, cfgScale: 3, seed: 11)[0]
+        #expect(path.samples.count == 5 && path.predictions.count == 5 && path.timesteps.count == 5)
+        #expect(path.samples.last!.pixels == generated.pixels)
+        let distance = { (a: RGBImage) in
+            zip(a.pixels, generated.pixels).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.pixels.count)
+        }
+        let d = path.predictions.map(distance)
+        #expect(d.first! > d.last! && d.last! < 8, "mean |x̂₀ − final| per step: \(d)")
+        #expect(zip(path.timesteps, path.timesteps.dropFirst()).allSatisfy { $0 > $1 }, "\(path.timesteps)")
+
+        let out = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let file = out.appendingPathComponent("t.png")
+        let r = try runDit(["explain", "trajectory", "--checkpoint", config.run.directory.path, "--prompt", "a red circle",
+                            "--steps", "5", "--cfg-scale", "3", "--seed", "11", "--output", file.path])
+        #expect(r.status == 0 && r.output.contains("5 steps"), "\(r.output)")
+        let grid = try PNG.read(file), cell = generated.width * max(1, 128 / config.data.imageSize)
+        #expect(grid.width >= 5 * cell && grid.width < 6 * cell && grid.height >= 2 * cell && grid.height < 3 * cell,
+                "\(grid.width)×\(grid.height) for cells of \(cell)")
+    }
+}
