@@ -8,6 +8,8 @@ public final class Attention: Module {
     @Child public var toOut: Linear  // diffusers' to_out.0 (to_out.1 is the dropout)
     let dropout: Dropout
     public let heads: Int
+    /// While set, a cross-attention call also computes its probabilities and adds them here (`dit explain attention`).
+    public var recorder: CrossAttentionMaps?
 
     public init(queryDim: Int, crossAttentionDim: Int? = nil, heads: Int, dimHead: Int, dropout: Double = 0,
                 bias: Bool = false, outBias: Bool = true) {
@@ -34,6 +36,14 @@ public final class Attention: Module {
         // Float masks are additive biases (in the query's dtype); bool masks mean "may attend" and stay bool.
         if let m = bias, m.dtype.isFloatingPoint { bias = try m.to(q.dtype) }
         let y = try F.scaledDotProductAttention(q, k, v, mask: bias)
+        if let recorder, context != nil {
+            // The weights SDPA used, computed apart (SDPA does not return them): softmax(q·kᵀ/√d + bias).
+            var logits = try q.matmul(k.transposed(-2, -1)) / Double(q.size(-1)).squareRoot()
+            if let m = bias {
+                logits = m.dtype == .bool ? try logits.maskedFill(try m.logicalNot(), -Double.infinity) : try logits + m
+            }
+            try recorder.add(try logits.softmax(dim: -1))
+        }
         let merged = try y.transposed(1, 2).reshaped(b, -1, y.size(1) * y.size(3))
         return try dropout(toOut(merged))
     }

@@ -9,6 +9,17 @@ public final class PixArtTransformer2DModel: Module {
     public let config: PixArtTransformer2DConfig
     public let posEmbed: PatchEmbed
     public let transformerBlocks: [PixArtBlock]
+
+    /// Every block's cross-attention adds its probabilities to `maps` (nil: stops recording). False when the model has
+    /// no cross-attention (nothing to record).
+    @discardableResult
+    public func recordCrossAttention(into maps: CrossAttentionMaps?) -> Bool {
+        var any = false
+        for block in transformerBlocks {
+            if let attn2 = block.attn2 { attn2.recorder = maps; any = true }
+        }
+        return any
+    }
     public let normOut: LayerNorm
     @Parameter public var scaleShiftTable: Tensor  // [2, dim]
     public let projOut: Linear

@@ -9,8 +9,8 @@ import Torch
 /// `dit explain …`: pictures of what a trained model does, for learning (the course's figures come from here).
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a trained model does: its denoising trajectory, step by step.",
-        subcommands: [Trajectory.self])
+        abstract: "Show what a trained model does: its denoising trajectory, where each word of a prompt looks.",
+        subcommands: [Trajectory.self, AttentionMaps.self])
 }
 
 /// `dit explain trajectory --checkpoint RUN --prompt P`: the sample after each sampling step (top row) and the clean
@@ -39,5 +39,43 @@ struct Trajectory: ParsableCommand {
         let labels = t.map { "x_t after t=\($0)" } + t.map { "x0 predicted at t=\($0)" }
         try PNG.write(run.grid(path.samples + path.predictions, columns: path.samples.count, labels: labels), to: file)
         print("wrote the trajectory of \"\(prompt)\" (\(path.samples.count) steps, guidance \(scale), seed \(seed)) to \(output)")
+    }
+}
+
+/// `dit explain attention --checkpoint RUN --prompt P`: for each token of the prompt, the cross-attention it receives
+/// from every image position, averaged over heads, layers and steps (DAAM), drawn over the generated image.
+struct AttentionMaps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "Where each word of a prompt looks: per-token cross-attention maps over the generated image.")
+
+    @OptionGroup var weights: CheckpointOptions
+    @Option(help: "The prompt.") var prompt: String
+    @OptionGroup var sampling: SamplingOptions
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
+    var sampler: TrainConfig.Sampler?
+    @Option(help: "Output PNG: the image, then one map per token.") var output = "attention.png"
+    @Option(help: "Also write the maps as JSON: tokens, and one rows × columns array per token summing to 1.")
+    var json: String?
+    @OptionGroup var device: RunDeviceOptions
+
+    func run() throws {
+        let file = try OutputLocation.file(output, option: "--output")
+        let jsonFile = try json.map { try OutputLocation.file($0, option: "--json") }
+        let scale = try sampling.singleScale(command: "dit explain attention")
+        let (chosen, note) = device.choose(for: weights.checkpoint)
+        if let note { print(note) }
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let maps = try run.crossAttention(prompt, sampler: sampler, steps: sampling.steps, cfgScale: scale, seed: seed)
+        let images = [maps.image] + maps.overlays()
+        try PNG.write(run.grid(images, columns: min(images.count, 6), labels: ["(image)"] + maps.tokens), to: file)
+        if let jsonFile { try AtomicFile.write(maps.json, to: jsonFile) }
+        for (token, quadrant) in zip(maps.tokens, maps.tokens.indices.map(maps.quadrants(of:))) {
+            let shares = quadrant.map { String(format: "%.2f", $0) }.joined(separator: " ")
+            print("\(token.padding(toLength: 14, withPad: " ", startingAt: 0)) top-left top-right bottom-left bottom-right: \(shares)")
+        }
+        print("wrote \(maps.tokens.count) token maps (\(maps.rows)×\(maps.columns) positions) of \"\(prompt)\" to \(output)"
+            + (json.map { " and \($0)" } ?? ""))
     }
 }

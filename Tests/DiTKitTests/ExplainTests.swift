@@ -1,5 +1,6 @@
 @testable import Datasets
 @testable import Inference
+@testable import Models
 @testable import Recipe
 @testable import Training
 import Foundation
@@ -63,5 +64,57 @@ struct ExplainTests {
         let grid = try PNG.read(file), cell = generated.width * max(1, 128 / config.data.imageSize)
         #expect(grid.width >= 5 * cell && grid.width < 6 * cell && grid.height >= 2 * cell && grid.height < 3 * cell,
                 "\(grid.width)×\(grid.height) for cells of \(cell)")
+    }
+
+    /// The recorded probabilities are the softmax SDPA uses (its output unchanged by recording); each token's map sums
+    /// to 1 over the token grid; the tokens are the tokenizer's; the JSON and the picture are written.
+    @Test func attentionMapsAreTheModelsOwnWeights() throws {
+        manualSeed(5)
+        let attention = Attention(queryDim: 16, crossAttentionDim: 8, heads: 2, dimHead: 4)
+        let x = try Tensor.randn([2, 6, 16]), context = try Tensor.randn([2, 3, 8])
+        let mask = try Tensor([Float(0), 0, -10000, 0, 0, 0]).reshaped(2, 1, 3)
+        let plain = try attention(x, context: context, mask: mask)
+        let maps = CrossAttentionMaps()
+        attention.recorder = maps
+        let recorded = try attention(x, context: context, mask: mask)
+        attention.recorder = nil
+        #expect(try maxAbsDiff(plain, recorded) == 0)
+        // By hand: per head softmax(q·kᵀ/√d + mask), then the mean over the heads.
+        let q = try attention.toQ(x).reshaped(2, 6, 2, 4).transposed(1, 2)
+        let k = try attention.toK(context).reshaped(2, 3, 2, 4).transposed(1, 2)
+        let expected = try (q.matmul(k.transposed(-2, -1)) / 2 + mask.unsqueezed(1)).softmax(dim: -1).mean(dims: [1])
+        #expect(try maxAbsDiff(try #require(try maps.average), expected) < 1e-6)
+        #expect(try (maps.average!.sum(dims: [-1]) - 1).abs().max().item() < 1e-5)
+
+        let (config, _) = try trainedRun("attention", steps: 4)
+        let run = try TrainedRun(path: config.run.directory, useEMA: true, device: .cpu)
+        let prompt = "a small red circle at the top left"
+        let explained = try run.crossAttention(prompt, steps: 3, cfgScale: 3, seed: 2)
+        let encoding = try run.pipeline.tokenizer.encode(prompt)
+        #expect(explained.tokens == encoding.tokens, "\(explained.tokens) vs \(encoding.tokens)")
+        #expect(explained.rows * explained.columns == (config.model.sampleSize / config.model.patchSize) * (config.model.sampleSize / config.model.patchSize))
+        for (token, map) in zip(explained.tokens, explained.maps) {
+            #expect(abs(map.reduce(0, +) - 1) < 1e-9 && map.allSatisfy { $0 >= 0 }, "\(token)")
+            #expect(abs(explained.quadrants(of: explained.tokens.firstIndex(of: token)!).reduce(0, +) - 1) < 1e-9)
+        }
+        // The image is the one dit generate makes with the same settings, and recording leaves the model as it was.
+        #expect(explained.image.pixels == (try run.generate([prompt], steps: 3, cfgScale: 3, seed: 2))[0].pixels)
+        #expect(run.pipeline.transformer.transformerBlocks.allSatisfy { $0.attn2?.recorder == nil })
+
+        let out = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try runDit(["explain", "attention", "--checkpoint", config.run.directory.path, "--prompt", prompt,
+                            "--steps", "3", "--output", out.appendingPathComponent("a.png").path,
+                            "--json", out.appendingPathComponent("a.json").path])
+        #expect(r.status == 0 && r.output.contains("token maps"), "\(r.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("a.json"))) as? [String: Any]
+        let tokens = try #require(json?["tokens"] as? [String])
+        let grids = try #require(json?["maps"] as? [[[Double]]])
+        #expect(tokens == explained.tokens && grids.count == tokens.count)
+        let first: [[Double]] = try #require(grids.first)
+        #expect(first.count == explained.rows && first.allSatisfy { $0.count == explained.columns })
+        let total: Double = first.flatMap { $0 }.reduce(0, +)
+        #expect(abs(total - 1) < 1e-4)
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("a.png").path))
     }
 }

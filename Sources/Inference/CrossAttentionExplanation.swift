@@ -1,0 +1,110 @@
+import Datasets
+import Foundation
+import Models
+import Recipe
+import Torch
+
+/// Where each word of a prompt looked while an image was made (DAAM): for every token as the run's tokenizer splits
+/// the prompt, the cross-attention it received from every image position, averaged over heads, layers and sampling
+/// steps, as a map at the model's token-grid resolution that sums to 1.
+public struct CrossAttentionExplanation: Sendable {
+    public let prompt: String
+    /// The prompt's real tokens (padding left out), special ones included.
+    public let tokens: [String]
+    /// The token grid: image positions in rows × columns (sample size / patch size each way).
+    public let rows: Int, columns: Int
+    /// One map per token, row-major, rows × columns values summing to 1.
+    public let maps: [[Double]]
+    /// The image generated while the maps were recorded.
+    public let image: RGBImage
+
+    /// The share of `token`'s map in each quadrant of the image: top left, top right, bottom left, bottom right.
+    public func quadrants(of token: Int) -> [Double] {
+        var q = [0.0, 0.0, 0.0, 0.0]
+        for r in 0..<rows {
+            for c in 0..<columns {
+                q[(r < rows / 2 ? 0 : 2) + (c < columns / 2 ? 0 : 1)] += maps[token][r * columns + c]
+            }
+        }
+        return q
+    }
+
+    /// `{"prompt", "tokens", "rows", "columns", "maps"}` with each map as rows of numbers.
+    public var json: String {
+        let quote = { (s: String) -> String in
+            var out = "\""
+            for ch in s.unicodeScalars {
+                switch ch {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case _ where ch.value < 0x20: out += String(format: "\\u%04x", ch.value)
+                default: out.unicodeScalars.append(ch)
+                }
+            }
+            return out + "\""
+        }
+        let grids = maps.map { map in
+            "[" + (0..<rows).map { r in
+                "[" + (0..<columns).map { String(format: "%.6g", map[r * columns + $0]) }.joined(separator: ", ") + "]"
+            }.joined(separator: ", ") + "]"
+        }
+        return "{\"prompt\": \(quote(prompt)), \"tokens\": [\(tokens.map(quote).joined(separator: ", "))], "
+            + "\"rows\": \(rows), \"columns\": \(columns), \"maps\": [\n  \(grids.joined(separator: ",\n  "))\n]}\n"
+    }
+
+    /// Each token's map over the image: the image dimmed, the map (upsampled, scaled to its own maximum) in red to
+    /// yellow on top.
+    public func overlays() -> [RGBImage] {
+        maps.map { map in
+            let peak = map.max() ?? 0
+            var pixels = image.pixels
+            for y in 0..<image.height {
+                for x in 0..<image.width {
+                    let v = peak > 0 ? map[(y * rows / image.height) * columns + x * columns / image.width] / peak : 0
+                    let i = (y * image.width + x) * 3
+                    let heat = (255 * min(1, 2 * v), 255 * max(0, 2 * v - 1), 0.0)
+                    for (k, h) in [heat.0, heat.1, heat.2].enumerated() {
+                        pixels[i + k] = UInt8(min(255, 0.35 * Double(pixels[i + k]) + 0.65 * h))
+                    }
+                }
+            }
+            return RGBImage(width: image.width, height: image.height, pixels: pixels)
+        }
+    }
+}
+
+extension TrainedRun {
+    /// Generates `prompt` (as `generate` does with the same settings) while every block's cross-attention records
+    /// its probabilities, and returns the per-token maps of the prompt's (guided, not empty-caption) half.
+    public func crossAttention(_ prompt: String, sampler: TrainConfig.Sampler? = nil, steps: Int, cfgScale: Double,
+                               seed: UInt64) throws -> CrossAttentionExplanation {
+        let pipeline = self.pipeline, transformer = pipeline.transformer
+        let recorded = CrossAttentionMaps()
+        guard transformer.recordCrossAttention(into: recorded) else {
+            throw SamplingError("this model has no cross-attention (a class-conditional DiT sees a label, not words): "
+                + "there are no per-word maps to draw")
+        }
+        defer { transformer.recordCrossAttention(into: nil) }
+        let image = try generate([prompt], sampler: sampler, steps: steps, cfgScale: cfgScale, seed: seed)[0]
+        guard let average = try recorded.average else { throw SamplingError("no cross-attention was recorded") }
+        // Rows 0..<n are the empty caption's, n..<2n the prompt's (classifier-free guidance batches both).
+        let mine = try average[average.size(0) - 1]  // [N, L]
+        let (ids, mask) = try pipeline.tokenizer.encodeBatch([prompt], maxLength: pipeline.maxLength,
+                                                             padId: pipeline.tokenizer.padId ?? 0)
+        let positions = mask[0].indices.filter { mask[0][$0] == 1 }
+        let side = transformer.config.sampleSize / transformer.config.patchSize
+        guard mine.size(0) == side * side, mine.size(1) == ids[0].count else {
+            throw SamplingError("cross-attention of shape \(mine.shape) does not match \(side)×\(side) positions and "
+                + "\(ids[0].count) caption tokens")
+        }
+        let columns = try mine.transposed(0, 1).contiguous().toArray(Float.self)  // [L, N]
+        let n = side * side
+        let maps = positions.map { j -> [Double] in
+            let raw = columns[(j * n)..<((j + 1) * n)].map(Double.init)
+            let total = raw.reduce(0, +)
+            return raw.map { total > 0 ? $0 / total : 1 / Double(n) }
+        }
+        let tokens = positions.map { pipeline.tokenizer.token(for: ids[0][$0]) ?? "#\(ids[0][$0])" }
+        return CrossAttentionExplanation(prompt: prompt, tokens: tokens, rows: side, columns: side, maps: maps, image: image)
+    }
+}
