@@ -132,6 +132,10 @@ public struct CachedDataset {
         return try text.split(separator: "\n").map { try JSONDecoder().decode(CaptionRecord.self, from: Data($0.utf8)).captions }
     }
 
+    /// Every image's stored sample of `view` (0: the centre crop or first crop), as written: uint8 pixels [N, 3, H, W]
+    /// or the latent posterior's float16 mean [N, C, h, w] (the memorisation check compares against these).
+    public func storedSamples(view: Int = 0) -> Tensor { views[min(max(0, view), views.count - 1)].sample }
+
     /// Model inputs for the images at `indices`: images in [−1, 1] (pixel caches) or scaled latents drawn from the
     /// cached posterior (latent caches), each with one of its captions and one of its views (crops, flips) drawn at
     /// random. Every draw uses `generator` (default: the global one, which checkpoints save).

@@ -10,7 +10,7 @@ import Torch
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what a trained model does: its denoising trajectory, where each word of a prompt looks.",
-        subcommands: [Trajectory.self, AttentionMaps.self])
+        subcommands: [Trajectory.self, AttentionMaps.self, Nearest.self])
 }
 
 /// `dit explain trajectory --checkpoint RUN --prompt P`: the sample after each sampling step (top row) and the clean
@@ -77,5 +77,46 @@ struct AttentionMaps: ParsableCommand {
         }
         print("wrote \(maps.tokens.count) token maps (\(maps.rows)×\(maps.columns) positions) of \"\(prompt)\" to \(output)"
             + (json.map { " and \($0)" } ?? ""))
+    }
+}
+
+/// `dit explain nearest --checkpoint RUN --images DIR`: for each image in DIR, the k nearest training images of the
+/// run's cache, with their distances: does the model copy its training data?
+struct Nearest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The memorisation check: each image's nearest training images in the run's cache, with distances.")
+
+    @OptionGroup var weights: CheckpointOptions
+    @Option(help: "A folder of images (PNG or JPEG), e.g. dit generate --output-dir's.") var images: String
+    @Option(help: "Nearest training images per image.") var k = 3
+    @Option(help: "Output PNG: a row per image (the image, then its nearest).") var output = "nearest.png"
+    @OptionGroup var device: RunDeviceOptions
+
+    func run() throws {
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        let file = try OutputLocation.file(output, option: "--output")
+        let folder = URL(fileURLWithPath: images)
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !names.isEmpty else { throw ValidationError("--images \(images): no .png, .jpg or .jpeg files there") }
+        let (chosen, note) = device.choose(for: weights.checkpoint)
+        if let note { print(note) }
+        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let pictures = try names.map { try RGBImage(contentsOf: folder.appendingPathComponent($0)) }
+        let found = try run.nearestTrainingImages(to: pictures, k: k)
+        var cells: [RGBImage] = [], labels: [String] = []
+        for (name, result) in zip(names, found) {
+            cells.append(result.query)
+            labels.append(name)
+            for m in result.matches {
+                cells.append(m.image)
+                labels.append(String(format: "i=%d d=%.2f", m.index, m.distance))  // the grid font has no "#"
+            }
+            let list = result.matches.map { String(format: "#%d (%.3f, \"%@\")", $0.index, $0.distance, $0.caption) }
+            print("\(name): " + list.joined(separator: ", "))
+        }
+        try PNG.write(run.grid(cells, columns: k + 1, labels: labels), to: file)
+        print("wrote the \(k) nearest training images of \(names.count) image(s) to \(output) (distances in the cache's "
+            + "\(run.config.vae == nil ? "pixel values, 0-255" : "latent") space)")
     }
 }

@@ -117,4 +117,29 @@ struct ExplainTests {
         #expect(abs(total - 1) < 1e-4)
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("a.png").path))
     }
+
+    /// A training image finds itself at distance 0 (and its own caption); another image does not.
+    @Test func aTrainingImageFindsItselfInTheCache() throws {
+        let (config, _) = try trainedRun("nearest", steps: 2)
+        let shapes = try trainerFixture.get().appendingPathComponent("shapes")
+        let names = try FileManager.default.contentsOfDirectory(atPath: shapes.path).filter { $0.hasSuffix(".png") }.sorted()
+        let metadata = try String(contentsOf: shapes.appendingPathComponent("metadata.jsonl"), encoding: .utf8)
+        let run = try TrainedRun(path: config.run.directory, useEMA: true, device: .cpu)
+        let picked = try #require(names.dropFirst(5).first)
+        let found = try run.nearestTrainingImages(to: [try PNG.read(shapes.appendingPathComponent(picked))], k: 2)[0]
+        #expect(found.matches.count == 2 && found.matches[0].distance == 0 && found.matches[1].distance > 0,
+                "\(found.matches.map(\.distance))")
+        let line = try #require(metadata.split(separator: "\n").first { $0.contains("\"\(picked)\"") })
+        #expect(line.contains(found.matches[0].caption), "\(picked): \(found.matches[0].caption) not in \(line)")
+        #expect(found.matches[0].image.pixels == found.query.pixels)
+
+        let out = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let folder = out.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: shapes.appendingPathComponent(picked), to: folder.appendingPathComponent(picked))
+        let r = try runDit(["explain", "nearest", "--checkpoint", config.run.directory.path, "--images", folder.path,
+                            "--k", "2", "--output", out.appendingPathComponent("n.png").path])
+        #expect(r.status == 0 && r.output.contains("\(picked): #\(found.matches[0].index) (0.000,"), "\(r.output)")
+    }
 }
