@@ -28,9 +28,11 @@ public final class ProgressDisplay {
         return elapsed > 0 ? Double(step - startStep) / elapsed : 0
     }
 
-    public func update(step: Int, loss: Double, lr: Double) {
+    /// `loss`: the last one read back (training reads it on logging steps only); nil before the first shows "…".
+    public func update(step: Int, loss: Double?, lr: Double) {
         let images = imagesPerStep.map { String(format: "%.1f img/s  ", rate(at: step) * Double($0)) } ?? ""
-        draw(step: step, stats: String(format: "loss %.4f  lr %.2e  ", loss, lr) + images + speed(at: step, unit: "it"))
+        let shown = loss.map { String(format: "%.4f", $0) } ?? "…"
+        draw(step: step, stats: "loss \(shown)  " + String(format: "lr %.2e  ", lr) + images + speed(at: step, unit: "it"))
     }
 
     /// Progress counted in `unit`s (`dit prepare`: images).

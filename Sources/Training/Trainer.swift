@@ -170,7 +170,8 @@ public final class Trainer {
         let quiet = self.quiet || !isMain
         let progress = ProgressDisplay(total: totalSteps, startStep: state.step, logEvery: config.run.logEvery,
                                        imagesPerStep: config.training.effectiveBatchSize)
-        var lastLoss = Double.nan
+        // The last loss read back (a report step's): what the bar shows ("…" until the first) and train() returns.
+        var reported: Double?
         let showSamples = logs != nil && !config.run.samplePrompts.isEmpty
         while state.step < totalSteps {
             // Which steps read their values back is known before they run, the same on every rank: the others never
@@ -181,8 +182,8 @@ public final class Trainer {
             let sampleNow = showSamples && config.run.sampleEvery > 0 && next % config.run.sampleEvery == 0
             let step = try optimizerStep(report: logNow || checkpointNow || onStep != nil)
             let read = step.report
-            if let read { lastLoss = read.loss }
-            if !quiet { progress.update(step: state.step, loss: lastLoss, lr: step.lr) }
+            if let read { reported = read.loss }
+            if !quiet { progress.update(step: state.step, loss: reported, lr: step.lr) }
             if let logs, let read, logNow {
                 try logs.scalar("train/loss", read.loss, step: state.step)
                 try logs.scalar("train/lr", step.lr, step: state.step)
@@ -207,13 +208,13 @@ public final class Trainer {
                     progress.message("warning: the sample grid at step \(state.step) failed: \(error)")
                 }
             }
-            try onStep?(state.step, lastLoss)
+            try onStep?(state.step, reported ?? .nan)
             if step.stopRequested && state.step < totalSteps {
                 let url = checkpointNow ? Checkpoint.latest(in: checkpointsDirectory)! : try checkpoint()
                 if isMain { progress.message("interrupted at step \(state.step): checkpoint \(url.path) (continue with --resume)") }
                 throw TrainingInterrupted(step: state.step, checkpoint: url)
             }
         }
-        return lastLoss
+        return reported ?? .nan
     }
 }
