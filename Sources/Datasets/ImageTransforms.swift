@@ -7,6 +7,12 @@ import Torch
 /// is, then a `size`×`size` window is cut, from the centre by default (torchvision's `Resize(size)` +
 /// `CenterCrop(size)` offsets). No image is skipped for its size.
 public enum ImageTransform {
+    /// [−1, 1] image values → the 0…255 pixel values a PNG or a pixel cache stores (rounded, clipped; still float).
+    public static func pixelValues(_ x: Tensor) throws -> Tensor { try ((x + 1) * 127.5).round().clamp(min: 0, max: 255) }
+
+    /// 0…255 pixel values (any dtype) → float32 in [−1, 1], the range models train on.
+    public static func unitRange(_ pixels: Tensor) throws -> Tensor { try pixels.to(.float32) / 127.5 - 1 }
+
     /// The crop window's position along the longer side, 0 (left/top) ... 1 (right/bottom); 0.5 is the centre.
     public static func resizedAndCropped(_ image: RGBImage, to size: Int, cropPosition: Double = 0.5) throws -> Tensor {
         let (h, w) = (image.height, image.width)

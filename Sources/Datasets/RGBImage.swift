@@ -38,8 +38,7 @@ public struct RGBImage: Equatable, Sendable {
 
     /// [3, H, W] float32 in [−1, 1], the range the diffusion model works in.
     public func tensor() throws -> Tensor {
-        let t = try Tensor(pixels, shape: [height, width, 3]).permuted(2, 0, 1).to(.float32)
-        return try t / 127.5 - 1
+        try ImageTransform.unitRange(try Tensor(pixels, shape: [height, width, 3]).permuted(2, 0, 1))
     }
 
     /// From a [3, H, W] tensor in [−1, 1] (values outside are clipped).
@@ -47,7 +46,7 @@ public struct RGBImage: Equatable, Sendable {
         guard tensor.rank == 3, tensor.size(0) == 3 else {
             throw TorchError("an RGB image tensor must be [3, H, W], got \(tensor.shape)")
         }
-        let bytes = try ((tensor.to(.cpu, .float32) + 1) * 127.5).round().clamp(min: 0, max: 255)
+        let bytes = try ImageTransform.pixelValues(try tensor.to(.cpu, .float32))
             .permuted(1, 2, 0).contiguous().to(.uint8).toArray(UInt8.self)
         self.init(width: tensor.size(2), height: tensor.size(1), pixels: bytes)
     }

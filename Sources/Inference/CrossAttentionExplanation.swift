@@ -1,3 +1,4 @@
+import Core
 import Datasets
 import Foundation
 import Models
@@ -31,24 +32,12 @@ public struct CrossAttentionExplanation: Sendable {
 
     /// `{"prompt", "tokens", "rows", "columns", "maps"}` with each map as rows of numbers.
     public var json: String {
-        let quote = { (s: String) -> String in
-            var out = "\""
-            for ch in s.unicodeScalars {
-                switch ch {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case _ where ch.value < 0x20: out += String(format: "\\u%04x", ch.value)
-                default: out.unicodeScalars.append(ch)
-                }
-            }
-            return out + "\""
-        }
         let grids = maps.map { map in
             "[" + (0..<rows).map { r in
                 "[" + (0..<columns).map { String(format: "%.6g", map[r * columns + $0]) }.joined(separator: ", ") + "]"
             }.joined(separator: ", ") + "]"
         }
-        return "{\"prompt\": \(quote(prompt)), \"tokens\": [\(tokens.map(quote).joined(separator: ", "))], "
+        return "{\"prompt\": \(JSONValue.quoted(prompt)), \"tokens\": [\(tokens.map(JSONValue.quoted).joined(separator: ", "))], "
             + "\"rows\": \(rows), \"columns\": \(columns), \"maps\": [\n  \(grids.joined(separator: ",\n  "))\n]}\n"
     }
 

@@ -37,14 +37,14 @@ extension TrainedRun {
                     // As dit prepare stores it: the posterior mean, rounded to float16.
                     sample = try vae.encode(try x.unsqueezed(0).to(device)).mean.to(.cpu, .float16).to(.float32)
                 } else {
-                    sample = try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).unsqueezed(0)
+                    sample = try ImageTransform.pixelValues(x).unsqueezed(0)  // as dit prepare stores pixels
                 }
                 let distances = try (flat - sample.reshaped(1, -1)).pow(2).sum(dims: [1]).sqrt().toArray(Float.self)
                 let order = distances.indices.sorted { distances[$0] < distances[$1] }.prefix(max(1, k))
                 let matches = try order.map { i -> NearestTrainingImages.Match in
                     let picture: Tensor = latent
                         ? try pipeline.decode(try stored[i].unsqueezed(0).to(device, .float32))[0]
-                        : try stored[i].to(.float32) / 127.5 - 1
+                        : try ImageTransform.unitRange(stored[i])
                     return .init(index: i, caption: captions[i].first ?? "", distance: Double(distances[i]),
                                  image: try RGBImage(tensor: picture))
                 }

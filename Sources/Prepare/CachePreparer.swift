@@ -148,7 +148,7 @@ public enum CachePreparer {
                             shard.add("latent_logvar" + suffix, posterior.logvar)
                             record.sampleShape = Array(posterior.mean.shape.dropFirst())
                         } else {
-                            shard.add("pixels" + suffix, try ((x + 1) * 127.5).round().clamp(min: 0, max: 255).to(.uint8))
+                            shard.add("pixels" + suffix, try ImageTransform.pixelValues(x).to(.uint8))
                             record.sampleShape = Array(x.shape.dropFirst())
                         }
                     }

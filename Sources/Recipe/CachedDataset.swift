@@ -1,4 +1,5 @@
 import Core
+import Datasets
 import Foundation
 import Tokenizers
 import Torch
@@ -165,7 +166,7 @@ public struct CachedDataset {
             if let shiftFactor { x = try x - shiftFactor }
             x = try x * scalingFactor
         } else {
-            x = try picked(views.map(\.sample)) / 127.5 - 1
+            x = try ImageTransform.unitRange(try picked(views.map(\.sample)))
         }
         let captions = CaptionTensors(
             ids: try Self.upload(inputIds.indexSelect(dim: 0, index: pick), to: device),

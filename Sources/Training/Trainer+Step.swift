@@ -95,6 +95,9 @@ extension Trainer {
         }
         try totals.lossSum.add_(stepLoss!)
         if let parallel { try parallel.averageGradients(params) }
+        var stopRequested = Interrupt.isRequested
+        // Alone, a stop makes this a report step: the checkpoint it leads to needs the step's loss.
+        let report = asked || (parallel == nil && stopRequested)
         // fp16: unscale, and learn on the device whether the gradients overflowed.
         var foundInf = try scaler?.unscale(params)
         var gradNorm: Tensor?
@@ -103,12 +106,9 @@ extension Trainer {
             // A finite loss can hide a NaN gradient (0 × inf in backward); stepping on it would poison the weights.
             // The norm already says so: the update is skipped on the device, and the next report stops the run.
             if foundInf == nil, let gradNorm { foundInf = try gradNorm.isFinite().logicalNot().to(.float32) }
-        } else if asked || Interrupt.isRequested {
+        } else if report {
             gradNorm = try gradientNorm(params)
         }
-        var stopRequested = Interrupt.isRequested
-        // Alone, a stop makes this a report step: the checkpoint it leads to needs the step's loss.
-        let report = asked || (parallel == nil && stopRequested)
         var read: StepReport?
         if report {
             (read, stopRequested) = try readReport(loss: stepLoss!, gradNorm: gradNorm, stopRequested: stopRequested)

@@ -24,9 +24,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let scores = try OutputLocation.file(output, option: "--output")
         let gridURL = try grid.map { try OutputLocation.file($0, option: "--grid") }
-        let (chosen, note) = device.choose(for: weights.checkpoint)
-        if let note { print(note) }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let run = try weights.load(on: device)
         var kept: [RGBImage] = []
         let result = try ShapesEvaluation.evaluate(run, prompts: prompts, holdout: holdout, heldOutPrompts: heldOutPrompts,
                                                    steps: sampling.steps,

@@ -20,21 +20,16 @@ struct Trajectory: ParsableCommand {
         abstract: "Two rows: the sample x_t after each sampling step, and the clean image x̂₀ predicted at it.")
 
     @OptionGroup var weights: CheckpointOptions
-    @Option(help: "The prompt.") var prompt: String
-    @OptionGroup var sampling: SamplingOptions
-    @Option(help: "Random seed (the same seed gives dit generate's image as the last sample).") var seed: UInt64 = 0
-    @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
-    var sampler: TrainConfig.Sampler?
+    @OptionGroup var sample: PromptSamplingOptions
     @Option(help: "Output PNG.") var output = "trajectory.png"
     @OptionGroup var device: RunDeviceOptions
 
     func run() throws {
         let file = try OutputLocation.file(output, option: "--output")
-        let scale = try sampling.singleScale(command: "dit explain trajectory")
-        let (chosen, note) = device.choose(for: weights.checkpoint)
-        if let note { print(note) }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
-        let path = try run.trajectory(prompt, sampler: sampler, steps: sampling.steps, cfgScale: scale, seed: seed)
+        let (prompt, seed) = (sample.prompt, sample.seed)
+        let scale = try sample.sampling.singleScale(command: "dit explain trajectory")
+        let run = try weights.load(on: device)
+        let path = try run.trajectory(prompt, sampler: sample.sampler, steps: sample.sampling.steps, cfgScale: scale, seed: seed)
         let t = path.timesteps.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.1f", $0) }
         let labels = t.map { "x_t after t=\($0)" } + t.map { "x0 predicted at t=\($0)" }
         try PNG.write(run.grid(path.samples + path.predictions, columns: path.samples.count, labels: labels), to: file)
@@ -50,11 +45,7 @@ struct AttentionMaps: ParsableCommand {
         abstract: "Where each word of a prompt looks: per-token cross-attention maps over the generated image.")
 
     @OptionGroup var weights: CheckpointOptions
-    @Option(help: "The prompt.") var prompt: String
-    @OptionGroup var sampling: SamplingOptions
-    @Option(help: "Random seed.") var seed: UInt64 = 0
-    @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
-    var sampler: TrainConfig.Sampler?
+    @OptionGroup var sample: PromptSamplingOptions
     @Option(help: "Output PNG: the image, then one map per token.") var output = "attention.png"
     @Option(help: "Also write the maps as JSON: tokens, and one rows × columns array per token summing to 1.")
     var json: String?
@@ -63,11 +54,11 @@ struct AttentionMaps: ParsableCommand {
     func run() throws {
         let file = try OutputLocation.file(output, option: "--output")
         let jsonFile = try json.map { try OutputLocation.file($0, option: "--json") }
-        let scale = try sampling.singleScale(command: "dit explain attention")
-        let (chosen, note) = device.choose(for: weights.checkpoint)
-        if let note { print(note) }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
-        let maps = try run.crossAttention(prompt, sampler: sampler, steps: sampling.steps, cfgScale: scale, seed: seed)
+        let prompt = sample.prompt
+        let scale = try sample.sampling.singleScale(command: "dit explain attention")
+        let run = try weights.load(on: device)
+        let maps = try run.crossAttention(prompt, sampler: sample.sampler, steps: sample.sampling.steps, cfgScale: scale,
+                                          seed: sample.seed)
         let images = [maps.image] + maps.overlays()
         try PNG.write(run.grid(images, columns: min(images.count, 6), labels: ["(image)"] + maps.tokens), to: file)
         if let jsonFile { try AtomicFile.write(maps.json, to: jsonFile) }
@@ -99,9 +90,7 @@ struct Nearest: ParsableCommand {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         guard !names.isEmpty else { throw ValidationError("--images \(images): no .png, .jpg or .jpeg files there") }
-        let (chosen, note) = device.choose(for: weights.checkpoint)
-        if let note { print(note) }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let run = try weights.load(on: device)
         let pictures = try names.map { try RGBImage(contentsOf: folder.appendingPathComponent($0)) }
         let found = try run.nearestTrainingImages(to: pictures, k: k)
         var cells: [RGBImage] = [], labels: [String] = []

@@ -16,9 +16,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try OutputLocation.folder(diffusers, option: "--diffusers")
-        let (chosen, note) = device.choose(for: weights.checkpoint)
-        if let note { print(note) }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let run = try weights.load(on: device)
         let result = try DiffusersExport.export(run, to: URL(fileURLWithPath: diffusers))
         if result.pipeline {
             print("load it in Python: DiffusionPipeline.from_pretrained(\"\(diffusers)\") (a PixArtAlphaPipeline; call it "

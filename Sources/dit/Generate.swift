@@ -33,9 +33,7 @@ struct Generate: ParsableCommand {
         // Where the images go is made ready before a minute of sampling, not after.
         let grid = try OutputLocation.file(output, option: "--output")
         let folder = try outputDir.map { try OutputLocation.folder($0, option: "--output-dir") }
-        let (chosen, note) = device.choose(for: weights.checkpoint)
-        if let note { print(note) }
-        let run = try TrainedRun(path: URL(fileURLWithPath: weights.checkpoint), useEMA: !weights.noEma, device: chosen)
+        let run = try weights.load(on: device)
         let scales = sampling.cfgScale.values
         // Every scale starts from the same noise (the same seed), so a column of the grid is one seed under each scale.
         let byScale = try scales.map { scale in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Recipe
 import Torch
 
 // Options several commands share, declared once so their names, defaults and help stay the same everywhere.
@@ -12,6 +13,13 @@ struct CheckpointOptions: ParsableArguments {
     @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
 
     var weightsName: String { noEma ? "raw" : "EMA" }
+
+    /// The run behind `--checkpoint`, its weights on `device`'s choice (saying why when it was not asked for).
+    func load(on device: RunDeviceOptions) throws -> TrainedRun {
+        let (chosen, note) = device.choose(for: checkpoint)
+        if let note { print(note) }
+        return try TrainedRun(path: URL(fileURLWithPath: checkpoint), useEMA: !noEma, device: chosen)
+    }
 }
 
 /// Where the model runs: `--device` (forward).
@@ -65,4 +73,14 @@ struct GuidanceScales: ExpressibleByArgument, CustomStringConvertible {
     }
     var description: String { values.map { $0 == $0.rounded() && abs($0) < 1e6 ? String(format: "%.1f", $0) : "\($0)" }.joined(separator: ",") }
     var defaultValueDescription: String { description }
+}
+
+/// One prompt sampled once: `--prompt`, `--steps`, `--cfg-scale` (one), `--seed`, `--sampler` (dit explain trajectory
+/// and attention).
+struct PromptSamplingOptions: ParsableArguments {
+    @Option(help: "The prompt.") var prompt: String
+    @OptionGroup var sampling: SamplingOptions
+    @Option(help: "Random seed (the same seed and settings give dit generate's image).") var seed: UInt64 = 0
+    @Option(help: "ddim, ddpm, dpmsolver++ (epsilon/v models) or euler (flow models); default: the config's sampler.")
+    var sampler: TrainConfig.Sampler?
 }
