@@ -127,11 +127,14 @@ public struct CachedDataset {
         return fnv1a64("\(manifest.kind) \(manifest.sampleShape) \(manifest.count) \(manifest.views)\n" + captions)
     }
 
-    /// The captions of every image, in cache order.
-    public func captions() throws -> [[String]] {
+    /// Every image's file name and captions, in cache order.
+    public func captionRecords() throws -> [CaptionRecord] {
         let text = try String(contentsOf: directory.appendingPathComponent("captions.jsonl"), encoding: .utf8)
-        return try text.split(separator: "\n").map { try JSONDecoder().decode(CaptionRecord.self, from: Data($0.utf8)).captions }
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(CaptionRecord.self, from: Data($0.utf8)) }
     }
+
+    /// The captions of every image, in cache order.
+    public func captions() throws -> [[String]] { try captionRecords().map(\.captions) }
 
     /// Every image's stored sample of `view` (0: the centre crop or first crop), as written: uint8 pixels [N, 3, H, W]
     /// or the latent posterior's float16 mean [N, C, h, w] (the memorisation check compares against these).

@@ -1,6 +1,7 @@
 @testable import Datasets
 @testable import Inference
 @testable import Models
+@testable import Prepare
 @testable import Recipe
 @testable import Training
 import Foundation
@@ -141,5 +142,101 @@ struct ExplainTests {
         let r = try runDit(["explain", "nearest", "--checkpoint", config.run.directory.path, "--images", folder.path,
                             "--k", "2", "--output", out.appendingPathComponent("n.png").path])
         #expect(r.status == 0 && r.output.contains("\(picked): #\(found.matches[0].index) (0.000,"), "\(r.output)")
+    }
+
+    /// The latent statistics are the exact moments of z = mean + σ·ε over the data: they equal a direct computation
+    /// from each image's own encoding (one at a time, element by element), and posterior samples drawn many times
+    /// land on them.
+    @Test func latentStatisticsAreTheDataMoments() throws {
+        let vae = try AutoencoderKL.load(from: fixturesDirectory.appendingPathComponent("models/vae_tiny/model"))
+        let names = ["astronaut.jpg", "coffee_444.jpg", "chelsea_progressive.jpg", "rocket_exif6.jpg", "camera_gray.jpg"]
+        let inputs = try names.map {
+            try ImageTransform.resizedAndCropped(try RGBImage(contentsOf: fixturesDirectory.appendingPathComponent("images/\($0)")), to: 32)
+        }
+        let encoded = try vae.reconstruct(inputs, batchSize: 2)
+        let stats = try LatentStatistics(means: encoded.means, logvars: encoded.logvars)
+        let channels = vae.config.latentChannels
+        var sum = [Double](repeating: 0, count: channels), square = sum, n = 0
+        for x in inputs {
+            let posterior = try withNoGrad { try vae.encode(x.unsqueezed(0)) }
+            let m = try posterior.mean.toArray(Float.self), lv = try posterior.logvar.toArray(Float.self)
+            let plane = m.count / channels
+            n += plane
+            for i in m.indices {
+                let (c, mu) = (i / plane, Double(m[i]))
+                sum[c] += mu
+                square[c] += mu * mu + exp(Double(lv[i]))
+            }
+        }
+        for c in 0..<channels {
+            let mean = sum[c] / Double(n), std = (square[c] / Double(n) - mean * mean).squareRoot()
+            #expect(abs(stats.channelMean[c] - mean) <= 1e-5 * max(1, abs(mean)), "channel \(c) mean")
+            #expect(abs(stats.channelStd[c] - std) <= 1e-5 * max(1, std), "channel \(c) std \(stats.channelStd[c]) vs \(std)")
+        }
+        let mean = sum.reduce(0, +) / Double(n * channels)
+        let std = (square.reduce(0, +) / Double(n * channels) - mean * mean).squareRoot()
+        #expect(abs(stats.mean - mean) <= 1e-5 && abs(stats.std - std) <= 1e-5 * std)
+        #expect(abs(stats.impliedScalingFactor - 1 / std) <= 1e-5 / std)
+        // 400 posterior draws per latent: their std is the analytic one within sampling error.
+        let posterior = try DiagonalGaussianDistribution(moments: try Tensor.cat([encoded.means, encoded.logvars], dim: 1))
+        let g = try Generator(seed: 3)
+        let draws = try Tensor.stack(try (0..<400).map { _ in try posterior.sample(generator: g) }, dim: 0).to(.float64)
+        let empirical = try draws.variance(correction: 0).sqrt().item()
+        #expect(abs(empirical - stats.std) <= 0.01 * stats.std, "sampled std \(empirical) vs \(stats.std)")
+        // PSNR: the definition on 8-bit values, and a reconstruction decodes the posterior mean.
+        let grey = RGBImage(width: 4, height: 4, fill: (100, 100, 100)), lighter = RGBImage(width: 4, height: 4, fill: (110, 110, 110))
+        #expect(abs(VAEReconstruction.psnr(grey, lighter) - 10 * log10(255.0 * 255 / 100)) < 1e-9)
+        #expect(VAEReconstruction.psnr(grey, grey) == .infinity)
+        let decoded = try withNoGrad { try vae.decode(encoded.means.slice(dim: 0, start: 1, end: 2)) }
+        #expect(try RGBImage(tensor: decoded[0]) == encoded.reconstructions[1].reconstruction)
+    }
+
+    /// `dit explain vae`: on a folder it prints each image's PSNR and the statistics (an unreadable file is skipped
+    /// and named); on the latent cache `dit prepare` made of the same photographs the statistics agree (the cache
+    /// stores float16 means), and a pixel cache is refused.
+    @Test func explainVAEOnImagesAndOnTheirCache() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let folder = try LatentPipelineTests.imageFolder(in: dir)
+        let vaeDir = fixturesDirectory.appendingPathComponent("models/vae_tiny/model").path
+        let images = try runDit(["explain", "vae", "--vae", vaeDir, "--images", folder.path, "--resolution", "32",
+                                 "--output", dir.appendingPathComponent("images.png").path])
+        #expect(images.status == 0, "\(images.output)")
+        #expect(images.output.contains("skipped cut.jpg"), "\(images.output)")
+        let vae = try AutoencoderKL.load(from: URL(fileURLWithPath: vaeDir))
+        let inputs = try LatentPipelineTests.photos.sorted().map {
+            try ImageTransform.resizedAndCropped(try RGBImage(contentsOf: folder.appendingPathComponent($0)), to: 32)
+        }
+        let encoded = try vae.reconstruct(inputs)
+        let expected = try LatentStatistics(means: encoded.means, logvars: encoded.logvars)
+        for (name, r) in zip(LatentPipelineTests.photos.sorted(), encoded.reconstructions) {
+            let line = images.output.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+            #expect(line.map { abs(Double($0.split(separator: " ").last!)! - r.psnr) < 0.006 } == true, "\(name): \(line ?? "")")
+        }
+        func allRow(_ output: String) -> [Double] {
+            output.split(separator: "\n").first { $0.hasPrefix("all ") }.map { $0.split(separator: " ").dropFirst().compactMap { Double($0) } } ?? []
+        }
+        #expect(allRow(images.output).count == 2)
+        #expect(zip(allRow(images.output), [expected.mean, expected.std]).allSatisfy { abs($0 - $1) < 6e-5 }, "\(images.output)")
+        #expect(images.output.contains(String(format: "implied scaling_factor = 1/std = %.5f; configured 0.18215", expected.impliedScalingFactor)))
+        let png = try PNG.read(dir.appendingPathComponent("images.png"))
+        #expect(png.width > 8 * 32 && png.height > 2 * 32, "\(png.width)×\(png.height): 6 pairs in rows of 4")
+
+        var options = CachePreparer.Options(imageSize: 32, maxLength: 16)
+        options.vae = vae
+        try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("cache"), options: options)
+        let cached = try runDit(["explain", "vae", "--vae", vaeDir, "--cache", dir.appendingPathComponent("cache").path,
+                                 "--limit", "3", "--output", dir.appendingPathComponent("cache.png").path])
+        #expect(cached.status == 0, "\(cached.output)")
+        #expect(cached.output.contains("decoded the cached latents of 3 of 6 images"), "\(cached.output)")
+        #expect(zip(allRow(cached.output), [expected.mean, expected.std]).allSatisfy { abs($0 - $1) < 2e-3 * max(1, abs($1)) },
+                "cache \(allRow(cached.output)) vs images \([expected.mean, expected.std])")
+
+        try CachePreparer.prepare(imageFolder: folder, output: dir.appendingPathComponent("pixels"),
+                                  options: CachePreparer.Options(imageSize: 32, maxLength: 16))
+        let pixels = try runDit(["explain", "vae", "--vae", vaeDir, "--cache", dir.appendingPathComponent("pixels").path])
+        #expect(pixels.status != 0 && pixels.output.contains("holds pixels, not latents"), "\(pixels.output)")
+        let both = try runDit(["explain", "vae", "--vae", vaeDir, "--cache", "a", "--images", "b"])
+        #expect(both.status != 0 && both.output.contains("one of --images DIR or --cache DIR"), "\(both.output)")
     }
 }
