@@ -1,0 +1,63 @@
+import Core
+import Foundation
+
+/// `dit generate --prompt-file F`: many prompts at once, e.g. the captions of a held-out set for FID and CLIP score.
+/// A .jsonl file is read as an imagefolder's metadata.jsonl (each row's `text`, a string or the first of a list); a
+/// .json file as COCO captions (each image's first caption, in the file's image order: what
+/// scripts/fetch_coco_subset.py writes); any other file holds one prompt per non-empty line.
+enum PromptFile {
+    static func read(_ path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileError(path: path, "--prompt-file: no such file")
+        }
+        if path.lowercased().hasSuffix(".json") { return try cocoCaptions(data, path: path) }
+        let text = String(decoding: data, as: UTF8.self)
+        // Lines end at "\n" only: JSON strings may hold U+2028, which Swift also counts as a line break.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        var prompts: [String] = []
+        for (n, line) in lines.enumerated() where !line.allSatisfy(\.isWhitespace) {
+            guard path.lowercased().hasSuffix(".jsonl") else {
+                prompts.append(line.trimmingCharacters(in: .whitespaces))
+                continue
+            }
+            let prompt: String? = switch try? JSONValue.parse(Array(line.utf8)) {
+            case .object(let row)?:
+                switch row.members.first(where: { $0.key == "text" })?.value {
+                case .string(let s)?: s
+                case .array(let list)?: list.lazy.compactMap { if case .string(let s) = $0 { s } else { nil } }.first
+                default: nil
+                }
+            default: nil
+            }
+            guard let prompt, !prompt.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw FileError(path: path, #"line \#(n + 1): expected a JSON object with a "text" string (or list of strings)"#)
+            }
+            prompts.append(prompt)
+        }
+        guard !prompts.isEmpty else { throw FileError(path: path, "--prompt-file holds no prompts") }
+        return prompts
+    }
+
+    struct COCOFile: Decodable {
+        struct Image: Decodable { let id: Int }
+        struct Annotation: Decodable {
+            let imageID: Int, caption: String
+            enum CodingKeys: String, CodingKey { case imageID = "image_id", caption }
+        }
+        let images: [Image], annotations: [Annotation]
+    }
+
+    /// Each image's first caption (by annotation order), images in the file's order; images without one are left out.
+    static func cocoCaptions(_ data: Data, path: String) throws -> [String] {
+        let coco: COCOFile
+        do { coco = try JSONDecoder().decode(COCOFile.self, from: data) } catch {
+            throw FileError(path: path, "--prompt-file: a .json file must be COCO captions ({\"images\": [{\"id\": …}], "
+                + "\"annotations\": [{\"image_id\": …, \"caption\": …}]}): \(error)")
+        }
+        var first: [Int: String] = [:]
+        for a in coco.annotations where first[a.imageID] == nil { first[a.imageID] = a.caption.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let prompts = coco.images.compactMap { first[$0.id] }.filter { !$0.isEmpty }
+        guard !prompts.isEmpty else { throw FileError(path: path, "--prompt-file: no image of the COCO file has a caption") }
+        return prompts
+    }
+}
