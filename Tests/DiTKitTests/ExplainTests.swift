@@ -38,6 +38,32 @@ struct ExplainTests {
         #expect(eval.status != 0 && eval.output.contains("takes one --cfg-scale"), "\(eval.output)")
         let bad = try runDit(["generate", "--checkpoint", config.run.directory.path, "x", "--cfg-scale", "1,,3"])
         #expect(bad.status != 0 && bad.output.contains("--cfg-scale"), "\(bad.output)")
+        // --output-dir is an imagefolder: metadata.jsonl names each image's prompt and scale (metrics.py reads it).
+        let metadata = try String(contentsOf: out.appendingPathComponent("list/metadata.jsonl"), encoding: .utf8)
+        #expect(metadata == (0..<4).map { #"{"file_name": "00\#($0).png", "text": "a red circle", "guidance_scale": \#($0 < 2 ? "1.0" : "3.0")}"# }
+            .joined(separator: "\n") + "\n", "\(metadata)")
+        // --prompt-file: a metadata.jsonl's text column (a string, or the first of a list) after the arguments.
+        let prompts = out.appendingPathComponent("prompts.jsonl")
+        try #"{"file_name": "a.png", "text": "a blue square"}\#n\#n{"text": ["a green cross", "x"]}\#n"#
+            .write(to: prompts, atomically: true, encoding: .utf8)
+        let fromFile = try runDit(["generate", "--checkpoint", config.run.directory.path, "a red circle", "--prompt-file", prompts.path,
+                                   "--steps", "2", "--output", out.appendingPathComponent("f.png").path,
+                                   "--output-dir", out.appendingPathComponent("f").path])
+        #expect(fromFile.status == 0 && fromFile.output.contains("wrote 3 image(s)"), "\(fromFile.output)")
+        let texts = try String(contentsOf: out.appendingPathComponent("f/metadata.jsonl"), encoding: .utf8)
+        #expect(["a red circle", "a blue square", "a green cross"].allSatisfy { texts.contains(#""text": "\#($0)""#) }, "\(texts)")
+        // COCO captions (.json, as scripts/fetch_coco_subset.py writes): each image's first caption, in image order.
+        let coco = out.appendingPathComponent("captions.json")
+        try #"{"images": [{"id": 9}, {"id": 4}, {"id": 5}], "annotations": [{"image_id": 4, "caption": "a blue square"}, {"image_id": 9, "caption": " a red cross "}, {"image_id": 4, "caption": "x"}]}"#
+            .write(to: coco, atomically: true, encoding: .utf8)
+        let fromCOCO = try runDit(["generate", "--checkpoint", config.run.directory.path, "--prompt-file", coco.path, "--steps", "1",
+                                   "--output", out.appendingPathComponent("c.png").path, "--output-dir", out.appendingPathComponent("c").path])
+        #expect(fromCOCO.status == 0 && fromCOCO.output.contains("wrote 2 image(s)"), "\(fromCOCO.output)")
+        let cocoTexts = try String(contentsOf: out.appendingPathComponent("c/metadata.jsonl"), encoding: .utf8)
+        #expect(cocoTexts.contains(#""000.png", "text": "a red cross""#) && cocoTexts.contains(#""001.png", "text": "a blue square""#), "\(cocoTexts)")
+        try #"{"text": 3}"#.write(to: prompts, atomically: true, encoding: .utf8)
+        let wrong = try runDit(["generate", "--checkpoint", config.run.directory.path, "--prompt-file", prompts.path])
+        #expect(wrong.status != 0 && wrong.output.contains("prompts.jsonl") && wrong.output.contains("line 1"), "\(wrong.output)")
     }
 
     /// The trajectory's last sample is the image `generate` makes with the same seed, pixel for pixel; x̂₀ moves
@@ -142,6 +168,42 @@ struct ExplainTests {
         let r = try runDit(["explain", "nearest", "--checkpoint", config.run.directory.path, "--images", folder.path,
                             "--k", "2", "--output", out.appendingPathComponent("n.png").path])
         #expect(r.status == 0 && r.output.contains("\(picked): #\(found.matches[0].index) (0.000,"), "\(r.output)")
+    }
+
+    /// On a short-trained shapes model (Tests/Fixtures/runs/shapes16, 4000 steps on 16×16 images: a few minutes on a
+    /// CPU, scripts/make-shapes-run-fixture.sh), each shape word's cross-attention map puts more of its mass in the
+    /// quadrant where the shape is drawn than in any other, for every shape in every corner: the maps follow the
+    /// object, they are not a fixed bias of the word.
+    @Test func aShapeWordLooksWhereItsShapeIsDrawn() throws {
+        let run = try TrainedRun(path: fixturesDirectory.appendingPathComponent("runs/shapes16"), device: .cpu)
+        let corners = ["top left", "top right", "bottom left", "bottom right"]  // the order of `quadrants(of:)`
+        let colors = ["red", "green", "blue", "yellow", "purple", "orange"]
+        var objectShares: [Double] = [], report: [String] = []
+        for (s, shape) in ["circle", "square", "triangle", "cross"].enumerated() {
+            for (c, corner) in corners.enumerated() {
+                let prompt = "a large \(colors[(s + c) % colors.count]) \(shape) at the \(corner)"
+                let maps = try run.crossAttention(prompt, steps: 10, cfgScale: 3, seed: 1)
+                // Where the shape is drawn: the centroid of the pixels brighter than the black background.
+                let image = maps.image
+                var (sx, sy, n) = (0.0, 0.0, 0.0)
+                for y in 0..<image.height {
+                    for x in 0..<image.width where max(image[x, y].0, image[x, y].1, image[x, y].2) > 64 {
+                        (sx, sy, n) = (sx + Double(x), sy + Double(y), n + 1)
+                    }
+                }
+                try #require(n > 0, "\(prompt): nothing drawn")
+                let drawn = (sy / n < Double(image.height) / 2 ? 0 : 2) + (sx / n < Double(image.width) / 2 ? 0 : 1)
+                #expect(drawn == c, "\(prompt): drawn in the \(corners[drawn]) quadrant")
+                let token = try #require(maps.tokens.firstIndex { $0.hasPrefix(shape) }, "\(maps.tokens)")
+                let shares = maps.quadrants(of: token)
+                objectShares.append(shares[drawn])
+                report.append("\(prompt): " + shares.map { String(format: "%.2f", $0) }.joined(separator: " "))
+                #expect(shares[drawn] == shares.max()!, "\(prompt): the \(shape) map by quadrant \(shares)")
+            }
+        }
+        print(report.joined(separator: "\n"))
+        let mean = objectShares.reduce(0, +) / Double(objectShares.count)
+        #expect(mean > 0.3, "mean share in the object's quadrant \(mean) (uniform: 0.25)")
     }
 
     /// The latent statistics are the exact moments of z = mean + σ·ε over the data: they equal a direct computation
