@@ -100,7 +100,7 @@ struct Nearest: ParsableCommand {
             labels.append(name)
             for m in result.matches {
                 cells.append(m.image)
-                labels.append(String(format: "i=%d d=%.2f", m.index, m.distance))  // the grid font has no "#"
+                labels.append(String(format: "#%d d=%.2f", m.index, m.distance))
             }
             let list = result.matches.map { String(format: "#%d (%.3f, \"%@\")", $0.index, $0.distance, $0.caption) }
             print("\(name): " + list.joined(separator: ", "))
@@ -125,7 +125,8 @@ struct VAEReport: ParsableCommand {
     @Option(help: "A latent cache made by dit prepare (data.cache): its latents' statistics over every image.")
     var cache: String?
     @Option(help: "Images encoded (--images) or cached latents decoded for the figure (--cache).") var limit = 16
-    @Option(help: "--images are resized and centre-cropped to this square, as dit prepare does.") var resolution = 256
+    @Option(help: "Side of the square the images of --images are resized and centre-cropped to, as dit prepare does.")
+    var resolution = 256
     @Option(help: "Images per VAE batch.") var batchSize = 4
     @Option(help: "Output PNG: originals beside reconstructions (--images), or the cache's latents decoded.")
     var output = "vae.png"

@@ -159,7 +159,11 @@ struct DocsTests {
     /// A default stated in the docs as "`--flag`（默认 X）" or in a flag table row is the parser's default.
     @Test func statedDefaultsMatchTheParser() throws {
         var defaults: [String: Set<String>] = [:]  // flag -> defaults over the subcommands that have it
-        for command in Dit.configuration.subcommands {
+        // Every command, nested ones (dit explain vae) too.
+        func withNested(_ c: any ParsableCommand.Type) -> [any ParsableCommand.Type] {
+            [c] + c.configuration.subcommands.flatMap(withNested)
+        }
+        for command in Dit.configuration.subcommands.flatMap(withNested) {
             // One entry per option: its synopsis line and the description lines under it.
             var entries: [String] = []
             for line in Dit.helpMessage(for: command).components(separatedBy: "\n") {
@@ -175,7 +179,7 @@ struct DocsTests {
                 defaults[String(line[flag]), default: []].insert(String(value))
             }
         }
-        #expect(defaults["--steps"] != nil && defaults["--nproc-per-node"] == nil)
+        #expect(defaults["--steps"] != nil && defaults["--nproc-per-node"] == nil && defaults["--resolution"] == ["256"])
         var checked = 0
         for url in Docs.files {
             let prose = try Docs.prose(url)
@@ -262,7 +266,7 @@ struct DocsTests {
         // Names from Python libraries the docs explain DiTKit against.
         let external: Set<String> = [
             "DiffusionPipeline", "PixArtAlphaPipeline", "DistributedDataParallel", "GradScaler", "EMAModel",
-            "StableDiffusionPipeline", "AutoencoderKL", "CLIPTextModel", "BertModel", "DiTPipeline",
+            "StableDiffusionPipeline", "AutoencoderKL", "CLIPTextModel", "BertModel", "DiTPipeline", "FrechetInceptionDistance",
         ]
         var checked = 0
         for url in Docs.files {
@@ -339,7 +343,8 @@ struct DocsTests {
     }
 
     /// Blocks fenced as ```bash run``` run for real, in order per file, in a scratch folder holding a copy of configs/,
-    /// with `dit` on PATH and small settings: `dit train` gets `--max-steps 2`, `dit shapes` 64 images, sampling 2 steps.
+    /// with `dit` on PATH and small settings: `dit train` gets `--max-steps 2`, `dit shapes` 64 images, sampling (generate,
+    /// eval, explain trajectory and attention) 2 steps.
     @Test func runnableBlocksRun() throws {
         let blocks = try Docs.blocks().filter { $0.info == "bash run" }
         #expect(blocks.count >= 3, "too few runnable blocks: \(blocks.count)")
@@ -367,6 +372,7 @@ struct DocsTests {
         case "train" where !words.contains("--max-steps") && !words.contains("--dry-run"): extra = ["--max-steps", "2"]
         case "shapes": extra = ["--count", "64"]
         case "generate", "eval": extra = ["--steps", "2"]
+        case "explain" where i + 2 < words.count && ["trajectory", "attention"].contains(words[i + 2]): extra = ["--steps", "2"]
         case "launch" where words.contains("train") && !words.contains("--max-steps"): extra = ["--max-steps", "2"]
         default: break
         }

@@ -61,6 +61,8 @@ extension ShapesTests {
         let top = 2 + 96 + 2 + 2  // first label line starts 2 px under the cell; glyph row 2
         #expect(labelled[2 + 1, top] == (0, 0, 0) && labelled[2 + 0, top] == (255, 255, 255))
         #expect(BitmapFont.wrap("a small red circle at the top left", columns: 16) == ["a small red", "circle at the", "top left"])
+        // Special tokens and indices in explain figures are drawn, not shown as "?".
+        #expect("<|>#+".allSatisfy { BitmapFont.glyph($0) != BitmapFont.glyph("?") })
         if let dir = ProcessInfo.processInfo.environment["DITKIT_KEEP_IMAGES"] {
             try PNG.write(imageGrid(ShapeAttributes.all.enumerated().filter { $0.offset % 9 == 0 }.map { $0.element.render() },
                                     columns: 8, scale: 3), to: URL(fileURLWithPath: dir).appendingPathComponent("shapes.png"))
