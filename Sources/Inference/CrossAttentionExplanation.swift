@@ -63,20 +63,43 @@ public struct CrossAttentionExplanation: Sendable {
 }
 
 extension TrainedRun {
-    /// Generates `prompt` (as `generate` does with the same settings) while every block's cross-attention records
-    /// its probabilities, and returns the per-token maps of the prompt's (guided, not empty-caption) half.
+    /// `dit explain attention`: one generation with every cross-attention probability recorded (see
+    /// `observedGeneration`); a model without cross-attention (class-conditional DiT) is an error that says so.
     public func crossAttention(_ prompt: String, sampler: TrainConfig.Sampler? = nil, steps: Int, cfgScale: Double,
                                seed: UInt64) throws -> CrossAttentionExplanation {
-        let pipeline = self.pipeline, transformer = pipeline.transformer
-        let recorded = CrossAttentionMaps()
-        guard transformer.recordCrossAttention(into: recorded) else {
+        guard let explained = try observedGeneration(prompt, sampler: sampler, steps: steps, cfgScale: cfgScale,
+                                                     seed: seed).attention else {
             throw SamplingError("this model has no cross-attention (a class-conditional DiT sees a label, not words): "
                 + "there are no per-word maps to draw")
         }
-        defer { transformer.recordCrossAttention(into: nil) }
-        let image = try generate([prompt], sampler: sampler, steps: steps, cfgScale: cfgScale, seed: seed)[0]
+        return explained
+    }
+
+    /// One generation, watched (what `dit explain attention` and `dit lab` run): `onStep` sees each step's index,
+    /// timestep, sample and clean-sample estimate x̂₀ as images (decoded through the VAE for latent runs); the result
+    /// is the image `generate` makes with the same settings and, for a model with cross-attention, each prompt token's
+    /// map averaged over heads, layers and steps (DAAM), recorded beside SDPA without changing its output.
+    public func observedGeneration(_ prompt: String, negativePrompt: String = "", sampler: TrainConfig.Sampler? = nil,
+                                   steps: Int, cfgScale: Double, seed: UInt64,
+                                   onStep: ((_ index: Int, _ timestep: Double, _ sample: RGBImage, _ prediction: RGBImage?) throws -> Void)? = nil)
+        throws -> (image: RGBImage, attention: CrossAttentionExplanation?) {
+        let pipeline = self.pipeline, transformer = pipeline.transformer
+        let recorded = CrossAttentionMaps()
+        let recording = transformer.recordCrossAttention(into: recorded)
+        defer { if recording { transformer.recordCrossAttention(into: nil) } }
+        let scheduler = try Components.sampler(config, override: sampler)
+        let observe: StepObserver? = onStep.map { report in
+            { k, t, x, x0 in
+                try report(k, t, try RGBImage(tensor: try pipeline.decode(x)[0]),
+                           try x0.map { try RGBImage(tensor: try pipeline.decode($0)[0]) })
+            }
+        }
+        let image = try TextToImagePipeline.images(
+            try pipeline.generate([prompt], scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed,
+                                  negativePrompt: negativePrompt, observe: observe))[0]
+        guard recording else { return (image, nil) }
         guard let average = try recorded.average else { throw SamplingError("no cross-attention was recorded") }
-        // Rows 0..<n are the empty caption's, n..<2n the prompt's (classifier-free guidance batches both).
+        // Rows 0..<n are the empty (or negative) caption's, n..<2n the prompt's (classifier-free guidance batches both).
         let mine = try average[average.size(0) - 1]  // [N, L]
         let (ids, mask) = try pipeline.tokenizer.encodeBatch([prompt], maxLength: pipeline.maxLength,
                                                              padId: pipeline.tokenizer.padId ?? 0)
@@ -94,6 +117,6 @@ extension TrainedRun {
             return raw.map { total > 0 ? $0 / total : 1 / Double(n) }
         }
         let tokens = positions.map { pipeline.tokenizer.token(for: ids[0][$0]) ?? "#\(ids[0][$0])" }
-        return CrossAttentionExplanation(prompt: prompt, tokens: tokens, rows: side, columns: side, maps: maps, image: image)
+        return (image, CrossAttentionExplanation(prompt: prompt, tokens: tokens, rows: side, columns: side, maps: maps, image: image))
     }
 }
