@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 SWIFTPM := --manifest-cache none
 
-.PHONY: deps pyenv build release demo smoke test bench bench-ddp fuzz torture gpu-rehearsal fixtures clean
+.PHONY: deps pyenv build release demo smoke test lab-check bench bench-ddp fuzz torture gpu-rehearsal fixtures clean
 
 # Always asked: bootstrap's fast path returns at once when the recorded torch is still there.
 deps:
@@ -38,6 +38,13 @@ LAYERS := --explicit-target-dependency-import-check error
 test: deps pyenv
 	$(SWIFT) build $(SWIFTPM) --build-tests $(LAYERS)
 	$(SWIFT) test $(SWIFTPM) --skip-build --no-parallel
+
+# dit lab in headless Chromium and over HTTP (traversal, a 10 MB request, 20 generations at once) alone; `make test`
+# runs the same checks. Installs the browser first (scripts/browser-deps.sh, Debian).
+lab-check: deps pyenv
+	@bash scripts/browser-deps.sh
+	$(SWIFT) build $(SWIFTPM) --build-tests $(LAYERS)
+	$(SWIFT) test $(SWIFTPM) --skip-build --filter LabTests
 
 # Swift vs PyTorch (diffusers' DiTTransformer2DModel), eager and torch.compile, on the same DiT training step,
 # alternating in one run; the last two lines are the speedups.

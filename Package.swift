@@ -55,6 +55,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // dit lab's local web server (SwiftNIO underneath).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
     ],
     // The layers, lowest first; each target imports only targets listed before it (README, "目录结构").
     // `make test` builds with --explicit-target-dependency-import-check, so an undeclared (upward) import fails.
@@ -98,9 +100,12 @@ let package = Package(
                                                   "Torch"]),
         // The course's own material: figures (charts, noise strips) and the shapes dataset with its judge.
         .target(name: "Course", dependencies: ["Inference", "Recipe", "Datasets", "Schedulers", "Core", "Torch"]),
+        // dit lab: a local web page over the runs (curves, samples) and a playground for a trained model.
+        .target(name: "Lab", dependencies: ["Inference", "Training", "Recipe", "Datasets", "Core", "Torch",
+                                            .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(
             name: "dit",
-            dependencies: ["Course", "Inference", "Training", "Prepare", "Recipe", "Datasets", "Models", "Schedulers",
+            dependencies: ["Lab", "Course", "Inference", "Training", "Prepare", "Recipe", "Datasets", "Models", "Schedulers",
                            "Core", "Torch",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),

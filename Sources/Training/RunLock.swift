@@ -3,7 +3,7 @@ import Foundation
 
 /// One trainer per run directory: `.lock` holds the owner's pid and host. A second `dit train` on the same run is
 /// refused (two writers would interleave checkpoints); a lock whose process is gone (a crash, a kill) is taken over.
-final class RunLock {
+public final class RunLock {
     let url: URL
 
     init(directory: URL) throws {
@@ -39,6 +39,16 @@ final class RunLock {
     /// Forgets the lock without removing its file: its folder moved away (with the file, which the mover deletes),
     /// and deinit must leave alone whatever takes its place.
     func abandon() { held = false }
+
+    /// The pid of the live `dit train` on this host holding `directory`'s lock, nil when none does (no lock, a stale
+    /// one, or one held on another host): what `dit lab` calls a run that is training.
+    public static func trainer(of directory: URL) -> Int32? {
+        guard let text = try? String(contentsOf: directory.appendingPathComponent(".lock"), encoding: .utf8) else { return nil }
+        let owner = text.split(separator: " ")
+        guard let pid = owner.first.flatMap({ Int32($0) }),
+              owner.dropFirst().joined(separator: " ") == ProcessInfo.processInfo.hostName, isRunning(pid) else { return nil }
+        return pid
+    }
 
     /// Whether `pid` is a live process. A killed trainer whose parent has not reaped it yet is a zombie: it still
     /// answers kill(pid, 0) but will never write again, so its lock is stale.

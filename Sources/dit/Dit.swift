@@ -6,7 +6,7 @@ struct Dit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit",
         abstract: "DiTKit: train and sample text-to-image Diffusion Transformers in Swift on libtorch.",
-        subcommands: [Info.self, Shapes.self, Noise.self, Plot.self, Prepare.self, Train.self, Launch.self, Generate.self, Eval.self, Explain.self, Export.self, Forward.self, Smoke.self]
+        subcommands: [Info.self, Shapes.self, Noise.self, Plot.self, Prepare.self, Train.self, Launch.self, Generate.self, Eval.self, Explain.self, LabCommand.self, Export.self, Forward.self, Smoke.self]
     )
 
     /// `--resume` with no path after it means "the latest checkpoint", which the argument parser cannot express
