@@ -69,7 +69,6 @@ final class GenerationQueue: @unchecked Sendable {
     private let queue = DispatchQueue(label: "dit.lab.generation")
     private let lock = NSLock()
     private var nextID = 0
-    private var waiting: [Int] = []
     private var jobs: [Int: GenerationJob] = [:]
     /// Touched only on `queue`.
     private var loaded: [(key: String, run: TrainedRun)] = []
@@ -86,7 +85,6 @@ final class GenerationQueue: @unchecked Sendable {
         lock.withLock {
             nextID += 1
             let job = GenerationJob(id: nextID, request: request)
-            waiting.append(job.id)
             jobs[job.id] = job
             job.send(["type": "queued", "id": job.id, "ahead": jobs.count - 1])  // waiting or running
             queue.async { [self] in execute(job) }
@@ -95,7 +93,6 @@ final class GenerationQueue: @unchecked Sendable {
     }
 
     private func execute(_ job: GenerationJob) {
-        lock.withLock { waiting.removeAll { $0 == job.id } }
         defer {
             lock.withLock { _ = jobs.removeValue(forKey: job.id) }
             job.finish()
