@@ -75,7 +75,7 @@ def request(port: int, method: str, path: str, body: bytes | None = None, timeou
         connection.close()
 
 
-def http_checks(port: int, runs: Path, generate_run: str, curve_run: str) -> dict:
+def http_checks(dit: str, port: int, runs: Path, generate_run: str, curve_run: str) -> dict:
     measured: dict = {}
     status, body = request(port, "GET", "/api/runs")
     listed = json.loads(body)["runs"] if status == 200 else []
@@ -220,6 +220,11 @@ def http_checks(port: int, runs: Path, generate_run: str, curve_run: str) -> dic
     check(status == 200 and b'"doomed"' not in body, f"after deleting a run /api/runs answered {status}")
     status, _ = request(port, "GET", "/api/runs/doomed/scalars")
     check(status == 404, f"a deleted run's scalars answered {status}")
+    # A second lab on the same port says so and names the option.
+    second = subprocess.run([dit, "lab", str(runs), "--port", str(port)], capture_output=True, text=True, timeout=60)
+    measured["port_taken"] = second.stdout + second.stderr
+    check(second.returncode != 0 and "is in use" in measured["port_taken"] and "--port" in measured["port_taken"],
+          f"a second lab on port {port}: {measured['port_taken'][-200:]!r}")
     status, body = request(port, "GET", "/api/health")
     check(status == 200 and body == b"ok", "the server is still up")
     return measured
@@ -326,7 +331,7 @@ def main() -> int:
             measured["browser"] = browser_checks(port, args.generate_run, args.curve_run, args.screenshot,
                                                  args.runs_screenshot)
         if args.http:
-            measured["http"] = http_checks(port, Path(args.runs), args.generate_run, args.curve_run)
+            measured["http"] = http_checks(args.dit, port, Path(args.runs), args.generate_run, args.curve_run)
         check(lab.poll() is None, "dit lab exited")
     finally:
         lab.send_signal(signal.SIGINT)

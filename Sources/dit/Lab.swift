@@ -29,7 +29,14 @@ struct LabCommand: ParsableCommand {
             done.signal()
         }
         done.wait()
-        if let error = outcome.error { throw error }
+        if let error = outcome.error {
+            // NIO's bind error reads "bind(descriptor:ptr:bytes:): Address already in use (errno: 98)".
+            if "\(error)".contains("Address already in use") {
+                throw ValidationError("port \(port) on \(host) is in use (another dit lab?): choose another with --port, "
+                    + "or --port 0 for any free one")
+            }
+            throw error
+        }
     }
 
     final class Outcome: @unchecked Sendable { var error: (any Error)? }
