@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates Tests/Fixtures/runs/shapes16: a shapes model trained for a few minutes on a CPU, whose cross-attention
+# Regenerates Tests/Fixtures/runs/shapes16: a shapes model trained for a quarter of an hour on a CPU, whose cross-attention
 # already puts each shape word on its shape (Tests/DiTKitTests/ExplainTests.swift checks that). Keeps what
 # `dit explain` needs: the run's config.yaml and tokenizer.json, and the last checkpoint with its EMA weights in
 # float16 as model.safetensors (under 2 MB), an empty optimizer state and the trainer state.
-# Usage: scripts/make-shapes-run-fixture.sh [path/to/dit]   (default .build/release/dit; about 5 minutes on 2 cores)
+# Usage: scripts/make-shapes-run-fixture.sh [path/to/dit]   (default .build/release/dit; about 14 minutes on 2 cores)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dit="$(realpath "${1:-$root/.build/release/dit}")"

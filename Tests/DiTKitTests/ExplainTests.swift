@@ -170,7 +170,7 @@ struct ExplainTests {
         #expect(r.status == 0 && r.output.contains("\(picked): #\(found.matches[0].index) (0.000,"), "\(r.output)")
     }
 
-    /// On a short-trained shapes model (Tests/Fixtures/runs/shapes16, 4000 steps on 16×16 images: a few minutes on a
+    /// On a short-trained shapes model (Tests/Fixtures/runs/shapes16, 8000 steps on 16×16 images: 14 minutes on a
     /// CPU, scripts/make-shapes-run-fixture.sh), each shape word's cross-attention map puts more of its mass in the
     /// quadrant where the shape is drawn than in any other, for every shape in every corner: the maps follow the
     /// object, they are not a fixed bias of the word.
