@@ -36,16 +36,7 @@ public struct ImageFolder {
         let metadata: URL
         if let data = FileManager.default.contents(atPath: jsonl.path) {
             metadata = jsonl
-            // Lines end at "\n" only: JSON strings may hold U+2028 and friends, which Swift also calls newlines.
-            let lines = Self.text(data).split(separator: "\n", omittingEmptySubsequences: false)
-            rows = lines.enumerated().compactMap { n, raw in
-                let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
-                guard !line.allSatisfy(\.isWhitespace) else { return nil }
-                let row: [String: JSONValue]? = if case .object(let o)? = try? JSONValue.parse(Array(line.utf8)) {
-                    Dictionary(o.members, uniquingKeysWith: { a, _ in a })
-                } else { nil }
-                return ("metadata.jsonl line \(n + 1)", row)
-            }
+            rows = Self.jsonLines(data).map { ("metadata.jsonl line \($0.line)", $0.row) }
         } else if let data = FileManager.default.contents(atPath: csv.path) {
             metadata = csv
             rows = try CSV.rows(Self.text(data), file: csv.path).enumerated().map { n, row in
@@ -62,12 +53,7 @@ public struct ImageFolder {
                 skipped.append(SkippedItem(item: place, reason: "no \(imageColumn)"))
                 continue
             }
-            let given: [String] = switch row[captionColumn] {
-            case .string(let s)?: [s]
-            case .array(let list)?: list.compactMap { if case .string(let s) = $0 { s } else { nil } }
-            default: []
-            }
-            let captions = given.filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            let captions = Self.strings(row[captionColumn]).filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             guard !captions.isEmpty else {
                 skipped.append(SkippedItem(item: name, reason: "no caption in '\(captionColumn)'"))
                 continue
@@ -93,6 +79,29 @@ public struct ImageFolder {
     }
 
     /// UTF-8 text without a byte-order mark (Excel's "CSV UTF-8" starts with one).
+    /// The rows of a JSON Lines file read as metadata.jsonl is: lines end at "\n" only (JSON strings may hold U+2028
+    /// and friends, which Swift also calls newlines), a byte-order mark and a trailing "\r" are dropped, blank lines
+    /// skipped; each row with its line number (from 1), nil when the line is not a JSON object.
+    public static func jsonLines(_ data: Data) -> [(line: Int, row: [String: JSONValue]?)] {
+        text(data).split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { n, raw in
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+            guard !line.allSatisfy(\.isWhitespace) else { return nil }
+            let row: [String: JSONValue]? = if case .object(let o)? = try? JSONValue.parse(Array(line.utf8)) {
+                Dictionary(o.members, uniquingKeysWith: { a, _ in a })
+            } else { nil }
+            return (n + 1, row)
+        }
+    }
+
+    /// A caption cell as written: a string, or the strings of a list (anything else in it is ignored).
+    public static func strings(_ value: JSONValue?) -> [String] {
+        switch value {
+        case .string(let s)?: [s]
+        case .array(let list)?: list.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        default: []
+        }
+    }
+
     static func text(_ data: Data) -> String {
         let text = String(decoding: data, as: UTF8.self)
         return text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text

@@ -75,24 +75,21 @@ extension TrainedRun {
         return explained
     }
 
-    /// One generation, watched (what `dit explain attention` and `dit lab` run): `onStep` sees each step's index,
-    /// timestep, sample and clean-sample estimate x̂₀ as images (decoded through the VAE for latent runs); the result
-    /// is the image `generate` makes with the same settings and, for a model with cross-attention, each prompt token's
-    /// map averaged over heads, layers and steps (DAAM), recorded beside SDPA without changing its output.
+    /// One generation, watched (what `dit explain trajectory`, `dit explain attention` and `dit lab` run): `onStep`
+    /// sees each step (its sample and clean-sample estimate x̂₀ decoded only when asked for); the result is the image
+    /// `generate` makes with the same settings and, with `recordAttention` on a model with cross-attention, each prompt
+    /// token's map averaged over heads, layers and steps (DAAM), recorded beside SDPA without changing its output.
     public func observedGeneration(_ prompt: String, negativePrompt: String = "", sampler: TrainConfig.Sampler? = nil,
-                                   steps: Int, cfgScale: Double, seed: UInt64,
-                                   onStep: ((_ index: Int, _ timestep: Double, _ sample: RGBImage, _ prediction: RGBImage?) throws -> Void)? = nil)
+                                   steps: Int, cfgScale: Double, seed: UInt64, recordAttention: Bool = true,
+                                   onStep: ((ObservedStep) throws -> Void)? = nil)
         throws -> (image: RGBImage, attention: CrossAttentionExplanation?) {
         let pipeline = self.pipeline, transformer = pipeline.transformer
         let recorded = CrossAttentionMaps()
-        let recording = transformer.recordCrossAttention(into: recorded)
+        let recording = recordAttention && transformer.recordCrossAttention(into: recorded)
         defer { if recording { transformer.recordCrossAttention(into: nil) } }
         let scheduler = try Components.sampler(config, override: sampler)
         let observe: StepObserver? = onStep.map { report in
-            { k, t, x, x0 in
-                try report(k, t, try RGBImage(tensor: try pipeline.decode(x)[0]),
-                           try x0.map { try RGBImage(tensor: try pipeline.decode($0)[0]) })
-            }
+            { k, t, x, x0 in try report(ObservedStep(index: k, timestep: t, x: x, x0: x0, pipeline: pipeline)) }
         }
         let image = try TextToImagePipeline.images(
             try pipeline.generate([prompt], scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed,
@@ -119,4 +116,18 @@ extension TrainedRun {
         let tokens = positions.map { pipeline.tokenizer.token(for: ids[0][$0]) ?? "#\(ids[0][$0])" }
         return (image, CrossAttentionExplanation(prompt: prompt, tokens: tokens, rows: side, columns: side, maps: maps, image: image))
     }
+}
+
+/// One sampling step as `observedGeneration` shows it. The images are decoded (through the VAE for latent runs) when
+/// asked for, so a caller that shows only x̂₀ does not pay for decoding x_t as well.
+public struct ObservedStep {
+    public let index: Int, timestep: Double
+    let x: Tensor, x0: Tensor?
+    let pipeline: TextToImagePipeline
+
+    /// The sample after this step, x_t.
+    public func sample() throws -> RGBImage { try RGBImage(tensor: try pipeline.decode(x)[0]) }
+
+    /// The clean image the model predicted at this step, x̂₀ (nil when the sampler gives no estimate).
+    public func prediction() throws -> RGBImage? { try x0.map { try RGBImage(tensor: try pipeline.decode($0)[0]) } }
 }

@@ -83,20 +83,17 @@ public struct TrainedRun {
                            seed: UInt64, negativePrompt: String = "")
         throws -> (timesteps: [Double], samples: [RGBImage], predictions: [RGBImage])
     {
-        let scheduler = try Components.sampler(config, override: sampler)
-        var timesteps: [Double] = [], samples: [Tensor] = [], predictions: [Tensor] = []
-        let pipeline = self.pipeline
-        _ = try pipeline.generate([prompt], scheduler: scheduler, steps: steps, guidanceScale: cfgScale, seed: seed,
-                                  negativePrompt: negativePrompt) { _, t, x, x0 in
-            timesteps.append(t)
-            samples.append(try pipeline.decode(x))
-            guard let x0 else {
-                throw SamplingError("the \(type(of: scheduler).className) sampler gives no clean-sample estimate")
+        var timesteps: [Double] = [], samples: [RGBImage] = [], predictions: [RGBImage] = []
+        _ = try observedGeneration(prompt, negativePrompt: negativePrompt, sampler: sampler, steps: steps,
+                                   cfgScale: cfgScale, seed: seed, recordAttention: false) { step in
+            guard let x0 = try step.prediction() else {
+                throw SamplingError("the \((sampler ?? config.run.sampler).schedulerClass.className) sampler gives no clean-sample estimate")
             }
-            predictions.append(try pipeline.decode(x0))
+            timesteps.append(step.timestep)
+            samples.append(try step.sample())
+            predictions.append(x0)
         }
-        let images = { (batches: [Tensor]) in try batches.map { try RGBImage(tensor: try $0[0]) } }
-        return (timesteps, try images(samples), try images(predictions))
+        return (timesteps, samples, predictions)
     }
 
     /// Images in rows of `columns`, each with its label (nil: none), at the size `grid(_:prompts:)` draws them.

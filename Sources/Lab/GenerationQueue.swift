@@ -149,10 +149,13 @@ final class GenerationQueue: @unchecked Sendable {
         let result = try withNoGrad {
             try run.observedGeneration(r.prompt, negativePrompt: r.negativePrompt ?? "",
                                        sampler: r.sampler.flatMap(TrainConfig.Sampler.init(rawValue:)),
-                                       steps: steps, cfgScale: cfg, seed: seed) { k, t, sample, prediction in
+                                       steps: steps, cfgScale: cfg, seed: seed) { step in
                 if job.cancelled { throw GenerationCancelled() }
-                var fields: [String: Any] = ["type": "step", "index": k, "timestep": t, "sample": try dataURL(sample)]
-                if let prediction { fields["prediction"] = try dataURL(prediction) }
+                // The page shows x̂₀; x_t only when the sampler gives no estimate (each is a VAE decode on latent runs).
+                var fields: [String: Any] = ["type": "step", "index": step.index, "timestep": step.timestep]
+                if let prediction = try step.prediction() { fields["prediction"] = try dataURL(prediction) } else {
+                    fields["sample"] = try dataURL(try step.sample())
+                }
                 job.send(fields)
             }
         }

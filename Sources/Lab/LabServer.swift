@@ -48,11 +48,11 @@ public enum LabServer {
             let tags = RunCatalog.scalars(dir).mapValues { $0.map { [Double($0.step), $0.value] } }
             return try json(tags)
         }
-        router.get("files/**") { request, context in
-            let parts = context.parameters.getCatchAll().joined(separator: "/")
-            // The raw path, so that an encoded "%2e%2e" is judged after decoding, never silently normalised.
+        router.get("files/**") { request, _ in
+            // The raw path, so that an encoded "%2e%2e" is judged after decoding, never silently normalised (an empty
+            // one is refused there too).
             let raw = request.uri.path.dropFirst("/files/".count)
-            guard let file = SafePath.resolve(String(raw), under: root), !parts.isEmpty else {
+            guard let file = SafePath.resolve(String(raw), under: root) else {
                 throw HTTPError(.forbidden, message: "only files inside the runs folder are served")
             }
             guard let type = servedExtensions[file.pathExtension.lowercased()] else {

@@ -72,6 +72,12 @@ struct AttentionMaps: ParsableCommand {
     }
 }
 
+/// The PNG and JPEG files of an `--images` folder, by name.
+func imageNames(in folder: URL) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        .filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+}
+
 /// `dit explain nearest --checkpoint RUN --images DIR`: for each image in DIR, the k nearest training images of the
 /// run's cache, with their distances: does the model copy its training data?
 struct Nearest: ParsableCommand {
@@ -88,8 +94,7 @@ struct Nearest: ParsableCommand {
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         let file = try OutputLocation.file(output, option: "--output")
         let folder = URL(fileURLWithPath: images)
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        let names = try imageNames(in: folder)
         guard !names.isEmpty else { throw ValidationError("--images \(images): no .png, .jpg or .jpeg files there") }
         let run = try weights.load(on: device)
         let pictures = try names.map { try RGBImage(contentsOf: folder.appendingPathComponent($0)) }
@@ -147,8 +152,7 @@ struct VAEReport: ParsableCommand {
         let stats: LatentStatistics
         if let images {
             let folder = URL(fileURLWithPath: images)
-            let all = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-                .filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            let all = try imageNames(in: folder)
             // Unreadable files are skipped and named, as dit prepare skips them.
             var names: [String] = [], inputs: [Tensor] = []
             for name in all where names.count < limit {

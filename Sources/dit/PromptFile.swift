@@ -1,4 +1,5 @@
 import Core
+import Datasets
 import Foundation
 
 /// `dit generate --prompt-file F`: many prompts at once, e.g. the captions of a held-out set for FID and CLIP score.
@@ -10,29 +11,21 @@ enum PromptFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FileError(path: path, "--prompt-file: no such file")
         }
-        if path.lowercased().hasSuffix(".json") { return try cocoCaptions(data, path: path) }
-        let text = String(decoding: data, as: UTF8.self)
-        // Lines end at "\n" only: JSON strings may hold U+2028, which Swift also counts as a line break.
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
-        var prompts: [String] = []
-        for (n, line) in lines.enumerated() where !line.allSatisfy(\.isWhitespace) {
-            guard path.lowercased().hasSuffix(".jsonl") else {
-                prompts.append(line.trimmingCharacters(in: .whitespaces))
-                continue
-            }
-            let prompt: String? = switch try? JSONValue.parse(Array(line.utf8)) {
-            case .object(let row)?:
-                switch row.members.first(where: { $0.key == "text" })?.value {
-                case .string(let s)?: s
-                case .array(let list)?: list.lazy.compactMap { if case .string(let s) = $0 { s } else { nil } }.first
-                default: nil
+        let prompts: [String]
+        if path.lowercased().hasSuffix(".json") {
+            return try cocoCaptions(data, path: path)
+        } else if path.lowercased().hasSuffix(".jsonl") {
+            // Read as dit prepare reads a metadata.jsonl; the first string of each row's text.
+            prompts = try ImageFolder.jsonLines(data).map { line in
+                guard let prompt = ImageFolder.strings(line.row?["text"]).first,
+                      !prompt.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw FileError(path: path, #"line \#(line.line): expected a JSON object with a "text" string (or list of strings)"#)
                 }
-            default: nil
+                return prompt
             }
-            guard let prompt, !prompt.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw FileError(path: path, #"line \#(n + 1): expected a JSON object with a "text" string (or list of strings)"#)
-            }
-            prompts.append(prompt)
+        } else {
+            prompts = String(decoding: data, as: UTF8.self).split(separator: "\n")
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         }
         guard !prompts.isEmpty else { throw FileError(path: path, "--prompt-file holds no prompts") }
         return prompts
