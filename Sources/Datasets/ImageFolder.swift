@@ -81,10 +81,11 @@ public struct ImageFolder {
     /// UTF-8 text without a byte-order mark (Excel's "CSV UTF-8" starts with one).
     /// The rows of a JSON Lines file read as metadata.jsonl is: lines end at "\n" only (JSON strings may hold U+2028
     /// and friends, which Swift also calls newlines), a byte-order mark and a trailing "\r" are dropped, blank lines
-    /// skipped; each row with its line number (from 1), nil when the line is not a JSON object.
+    /// skipped; each row with its line number (from 1), nil when the line is not a JSON object. The split is over
+    /// Unicode scalars: "\r\n" is a single Swift Character, which a split on the Character "\n" never finds.
     public static func jsonLines(_ data: Data) -> [(line: Int, row: [String: JSONValue]?)] {
-        text(data).split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { n, raw in
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+        lines(text(data)).enumerated().compactMap { n, raw in
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : Substring(raw)
             guard !line.allSatisfy(\.isWhitespace) else { return nil }
             let row: [String: JSONValue]? = if case .object(let o)? = try? JSONValue.parse(Array(line.utf8)) {
                 Dictionary(o.members, uniquingKeysWith: { a, _ in a })
@@ -100,6 +101,11 @@ public struct ImageFolder {
         case .array(let list)?: list.compactMap { if case .string(let s) = $0 { s } else { nil } }
         default: []
         }
+    }
+
+    /// `text` cut at every "\n" scalar (a "\r" before it stays on the line).
+    public static func lines(_ text: String) -> [String] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
     }
 
     static func text(_ data: Data) -> String {

@@ -24,7 +24,7 @@ enum PromptFile {
                 return prompt
             }
         } else {
-            prompts = String(decoding: data, as: UTF8.self).split(separator: "\n")
+            prompts = ImageFolder.lines(String(decoding: data, as: UTF8.self))
                 .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         }
         guard !prompts.isEmpty else { throw FileError(path: path, "--prompt-file holds no prompts") }

@@ -113,7 +113,7 @@ struct DatasetTests {
     }
 
     /// metadata.csv with a byte-order mark (Excel's "CSV UTF-8"), quoted commas and newlines; metadata.jsonl lines
-    /// end at "\n" only, so a caption may hold U+2028.
+    /// end at "\n" only (with or without "\r" before it), so a caption may hold U+2028.
     @Test func metadataFilesAsToolsWriteThem() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -127,6 +127,12 @@ struct DatasetTests {
             .write(to: dir.appendingPathComponent("metadata.jsonl"), atomically: true, encoding: .utf8)
         let jsonl = try ImageFolder(directory: dir)
         #expect(jsonl.items.map(\.captions) == [["left\u{2028}right"]] && jsonl.skipped.isEmpty)
+        // Windows line ends (an editor on the Windows side of WSL2): "\r\n" is one Swift Character, yet each row is
+        // its own line.
+        try (#"{"file_name": "000000.png", "text": "one"}"# + "\r\n" + #"{"file_name": "000001.png", "text": "two"}"# + "\r\n")
+            .write(to: dir.appendingPathComponent("metadata.jsonl"), atomically: true, encoding: .utf8)
+        let windows = try ImageFolder(directory: dir)
+        #expect(windows.items.map(\.captions) == [["one"], ["two"]] && windows.skipped.isEmpty, "\(windows.skipped)")
     }
 
     @Test func missingMetadataIsAClearError() throws {

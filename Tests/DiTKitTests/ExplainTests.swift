@@ -61,6 +61,12 @@ struct ExplainTests {
         #expect(fromCOCO.status == 0 && fromCOCO.output.contains("wrote 2 image(s)"), "\(fromCOCO.output)")
         let cocoTexts = try String(contentsOf: out.appendingPathComponent("c/metadata.jsonl"), encoding: .utf8)
         #expect(cocoTexts.contains(#""000.png", "text": "a red cross""#) && cocoTexts.contains(#""001.png", "text": "a blue square""#), "\(cocoTexts)")
+        // A .txt with Windows line ends: one prompt a line.
+        let text = out.appendingPathComponent("prompts.txt")
+        try "a red circle\r\n\r\na blue square\r\n".write(to: text, atomically: true, encoding: .utf8)
+        let fromText = try runDit(["generate", "--checkpoint", config.run.directory.path, "--prompt-file", text.path, "--steps", "1",
+                                   "--output", out.appendingPathComponent("t.png").path])
+        #expect(fromText.status == 0 && fromText.output.contains("wrote 2 image(s)"), "\(fromText.output)")
         try #"{"text": 3}"#.write(to: prompts, atomically: true, encoding: .utf8)
         let wrong = try runDit(["generate", "--checkpoint", config.run.directory.path, "--prompt-file", prompts.path])
         #expect(wrong.status != 0 && wrong.output.contains("prompts.jsonl") && wrong.output.contains("line 1"), "\(wrong.output)")
